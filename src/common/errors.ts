@@ -1,0 +1,26 @@
+// The one error catalog: every error tsmesh raises has a stable MESH_ERR_<AREA>_<WHAT> code.
+// A code that is added here must be documented in docs/errors.md (a test checks it).
+
+export const ErrorCodes = {
+  MESH_ERR_CONFIG_READ: 'a configuration file or directory could not be read',
+  MESH_ERR_CONFIG_YAML: 'a YAML document could not be parsed',
+  MESH_ERR_CONFIG_INVALID: 'a resource failed validation',
+  MESH_ERR_CLI_USAGE: 'a command was called with wrong arguments or flags',
+  MESH_ERR_REGISTRY_NOT_FOUND: 'a pod, workload or service named on the command line does not exist',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** An error with a stable code; `message` is for people, `code` is for programs and docs. */
+export class MeshError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MeshError';
+    this.code = code;
+  }
+}
+
+export function isMeshError(err: unknown): err is MeshError {
+  return err instanceof MeshError;
+}
