@@ -7,6 +7,9 @@ export const ErrorCodes = {
   MESH_ERR_CONFIG_INVALID: 'a resource failed validation',
   MESH_ERR_CLI_USAGE: 'a command was called with wrong arguments or flags',
   MESH_ERR_REGISTRY_NOT_FOUND: 'a pod, workload or service named on the command line does not exist',
+  MESH_ERR_XDS_PROTO_LOAD: "Envoy's .proto files could not be loaded from @grpc/grpc-js-xds's deps/",
+  MESH_ERR_XDS_ENCODE: 'an xDS object does not fit its Envoy proto (unknown field, wrong value type, unknown @type)',
+  MESH_ERR_XDS_DECODE: 'bytes received over xDS could not be decoded as the Envoy message they claim to be',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
