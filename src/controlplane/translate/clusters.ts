@@ -1,0 +1,188 @@
+// CDS: the clusters one sidecar gets, Istio's way: `outbound|port|subset|host` for every visible
+// service port and DestinationRule subset, `inbound|port||` for the proxy's own workload, and the
+// static BlackHole/Passthrough clusters. Pure function of (proxy, push, scope); never throws.
+
+import { parseDuration, protoDuration } from '../../common/duration.ts';
+import type { DestinationRuleSpec } from '../../config/types.ts';
+import type { Resource } from '../../config/resource.ts';
+import type { MeshService, ServicePortInfo } from '../../registry/types.ts';
+import type { PushContext } from '../model/push-context.ts';
+import type { ProxyInfo, SidecarScope } from '../model/sidecar-scope.ts';
+import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_BIND_IPV4, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, clusterName } from './names.ts';
+import { circuitBreakers, effectivePolicy, httpProtocolOptions, lbPolicyFields, outlierDetection } from './traffic-policy.ts';
+
+export const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export type EnvoyCluster = Record<string, unknown> & { name: string; '@type': string };
+
+/** Every cluster for this proxy, outbound first, then inbound, then the static ones. */
+export function buildClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyCluster[] {
+  const connectTimeout = protoDuration(parseDuration(String(push.mesh.connectTimeout ?? '')) ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const out: EnvoyCluster[] = [];
+  for (const svc of scope.services) {
+    const dr = scope.destinationRules.get(svc.hostname);
+    for (const port of svc.ports) {
+      if (port.protocol === 'UDP') continue;
+      out.push(outboundCluster(svc, port, '', dr, connectTimeout, push));
+      for (const subset of dr?.spec.subsets ?? []) {
+        if (!subset.name) continue;
+        out.push(outboundCluster(svc, port, subset.name, dr, connectTimeout, push));
+      }
+    }
+  }
+  out.push(...inboundClusters(proxy, push, scope, connectTimeout));
+  out.push(
+    { '@type': CLUSTER_TYPE, name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: connectTimeout },
+    { '@type': CLUSTER_TYPE, name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connect_timeout: connectTimeout, lb_policy: 'CLUSTER_PROVIDED', circuit_breakers: circuitBreakers(undefined) },
+    {
+      '@type': CLUSTER_TYPE,
+      name: INBOUND_PASSTHROUGH_CLUSTER,
+      type: 'ORIGINAL_DST',
+      connect_timeout: connectTimeout,
+      lb_policy: 'CLUSTER_PROVIDED',
+      circuit_breakers: circuitBreakers(undefined),
+      upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_BIND_IPV4, port_value: 0 } },
+    },
+  );
+  return out;
+}
+
+function drMetadataPath(dr: Resource<DestinationRuleSpec>): string {
+  return `/apis/${dr.group}/${dr.version}/namespaces/${dr.metadata.namespace}/destination-rule/${dr.metadata.name}`;
+}
+
+function outboundCluster(svc: MeshService, port: ServicePortInfo, subset: string, dr: Resource<DestinationRuleSpec> | undefined, connectTimeout: string, push: PushContext): EnvoyCluster {
+  const name = clusterName('outbound', port.port, subset, svc.hostname);
+  const subsetPolicy = subset ? dr?.spec.subsets?.find((s) => s.name === subset)?.trafficPolicy : undefined;
+  const policy = effectivePolicy(dr?.spec.trafficPolicy, subsetPolicy, port.port);
+  const c: EnvoyCluster = { '@type': CLUSTER_TYPE, name, connect_timeout: connectTimeout };
+  const istioMeta: Record<string, unknown> = { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }] };
+  if (dr) istioMeta.config = drMetadataPath(dr);
+  if (subset) istioMeta.subset = subset;
+
+  const passthrough = svc.resolution === 'Passthrough' || policy.loadBalancer?.simple === 'PASSTHROUGH';
+  if (passthrough) {
+    c.type = 'ORIGINAL_DST';
+    c.lb_policy = 'CLUSTER_PROVIDED';
+  } else if (svc.resolution === 'DNS' || svc.resolution === 'DNSRoundRobin') {
+    c.type = svc.resolution === 'DNS' ? 'STRICT_DNS' : 'LOGICAL_DNS';
+    c.dns_lookup_family = 'V4_ONLY';
+    Object.assign(c, lbPolicyFields(policy.loadBalancer));
+    c.load_assignment = dnsLoadAssignment(name, svc, port, push);
+  } else {
+    c.type = 'EDS';
+    c.eds_cluster_config = { eds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, service_name: name };
+    Object.assign(c, lbPolicyFields(policy.loadBalancer));
+  }
+  const cpTimeout = policy.connectionPool?.tcp?.connectTimeout ? parseDuration(policy.connectionPool.tcp.connectTimeout) : undefined;
+  if (cpTimeout !== undefined) c.connect_timeout = protoDuration(cpTimeout);
+  c.circuit_breakers = circuitBreakers(policy.connectionPool);
+  const od = outlierDetection(policy.outlierDetection);
+  if (od) {
+    c.outlier_detection = od;
+    if (policy.outlierDetection?.minHealthPercent !== undefined) c.common_lb_config = { healthy_panic_threshold: { value: policy.outlierDetection.minHealthPercent } };
+  }
+  const http2 = port.protocol === 'HTTP2' || port.protocol === 'GRPC' || port.protocol === 'GRPC-Web';
+  const proto = httpProtocolOptions(http2, policy.connectionPool);
+  if (proto) c.typed_extension_protocol_options = proto;
+  const ka = policy.connectionPool?.tcp?.tcpKeepalive;
+  if (ka) {
+    const keep: Record<string, unknown> = {};
+    if (ka.probes !== undefined) keep.keepalive_probes = ka.probes;
+    const t = ka.time ? parseDuration(ka.time) : undefined;
+    if (t !== undefined) keep.keepalive_time = Math.round(t / 1000);
+    const iv = ka.interval ? parseDuration(ka.interval) : undefined;
+    if (iv !== undefined) keep.keepalive_interval = Math.round(iv / 1000);
+    c.upstream_connection_options = { tcp_keepalive: keep };
+  }
+  c.metadata = { filter_metadata: { istio: istioMeta } };
+  return c;
+}
+
+function dnsLoadAssignment(name: string, svc: MeshService, port: ServicePortInfo, push: PushContext): Record<string, unknown> {
+  const eps = push.registry.endpoints(svc, port.port);
+  const targets = eps.length > 0 ? eps.map((e) => ({ address: e.address, port: e.port, weight: e.weight })) : [{ address: svc.hostname, port: Number(port.targetPort) || port.port, weight: undefined }];
+  return {
+    cluster_name: name,
+    endpoints: [
+      {
+        lb_endpoints: targets.map((t) => ({
+          endpoint: { address: { socket_address: { address: t.address, port_value: t.port } } },
+          load_balancing_weight: t.weight ?? 1,
+        })),
+      },
+    ],
+  };
+}
+
+function inboundClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScope, connectTimeout: string): EnvoyCluster[] {
+  const out: EnvoyCluster[] = [];
+  const seen = new Set<number>();
+  // Sidecar ingress listeners replace the service-derived inbound clusters (Istio does the same).
+  if (scope.ingress.length > 0) {
+    for (const ing of scope.ingress) {
+      const port = ing.port?.number;
+      if (!port || seen.has(port)) continue;
+      seen.add(port);
+      out.push(staticInbound(port, ing.defaultEndpoint, connectTimeout, scope));
+    }
+    return out;
+  }
+  const workload = proxy.name ? push.registry.workload(proxy.name, proxy.namespace) : undefined;
+  if (!workload) return out;
+  for (const svc of push.registry.servicesForWorkload(workload)) {
+    for (const port of svc.ports) {
+      const target = resolveTargetPort(port, workload.podSpec?.containers);
+      if (target === undefined || seen.has(target)) continue;
+      seen.add(target);
+      out.push({
+        '@type': CLUSTER_TYPE,
+        name: clusterName('inbound', target, '', ''),
+        type: 'ORIGINAL_DST',
+        connect_timeout: connectTimeout,
+        lb_policy: 'CLUSTER_PROVIDED',
+        circuit_breakers: circuitBreakers(scope.inboundConnectionPool),
+        upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_BIND_IPV4, port_value: 0 } },
+        metadata: { filter_metadata: { istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }] } } },
+      });
+    }
+  }
+  return out;
+}
+
+function staticInbound(port: number, defaultEndpoint: string | undefined, connectTimeout: string, scope: SidecarScope): EnvoyCluster {
+  const name = clusterName('inbound', port, '', '');
+  const address = endpointAddress(defaultEndpoint, port);
+  return {
+    '@type': CLUSTER_TYPE,
+    name,
+    type: 'STATIC',
+    connect_timeout: connectTimeout,
+    circuit_breakers: circuitBreakers(scope.ingress.find((i) => i.port?.number === port)?.connectionPool ?? scope.inboundConnectionPool),
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
+  };
+}
+
+/** Envoy address for a Sidecar ingress defaultEndpoint (`127.0.0.1:8080`, `0.0.0.0:8080`, `unix:///path`). */
+export function endpointAddress(defaultEndpoint: string | undefined, port: number): Record<string, unknown> {
+  if (defaultEndpoint?.startsWith('unix://')) return { pipe: { path: defaultEndpoint.slice('unix://'.length) } };
+  if (defaultEndpoint) {
+    const idx = defaultEndpoint.lastIndexOf(':');
+    const host = defaultEndpoint.slice(0, idx).replace(/^\[|\]$/g, '');
+    const p = Number(defaultEndpoint.slice(idx + 1));
+    return { socket_address: { address: host === '0.0.0.0' ? '127.0.0.1' : host, port_value: p } };
+  }
+  return { socket_address: { address: '127.0.0.1', port_value: port } };
+}
+
+/** A service port's target port as a number: numeric targetPort, or the container port of that name. */
+export function resolveTargetPort(port: ServicePortInfo, containers: ReadonlyArray<{ ports?: Array<{ name?: string; containerPort?: number }> }> | undefined): number | undefined {
+  if (typeof port.targetPort === 'number') return port.targetPort;
+  const asNum = Number(port.targetPort);
+  if (port.targetPort !== '' && Number.isInteger(asNum)) return asNum;
+  for (const c of containers ?? []) {
+    for (const p of c.ports ?? []) if (p.name === port.targetPort && p.containerPort) return p.containerPort;
+  }
+  return undefined;
+}
