@@ -105,6 +105,12 @@ export interface Registry {
   service(hostname: string): MeshService[];
   /** Resolves short names via toFqdn, then exact, then wildcard ServiceEntry hosts. */
   lookupHost(name: string, fromNamespace: string): MeshService[];
+  /** What a pod in `fromNamespace` reaches by DNS name, following Kubernetes' search path (M8):
+   *  'reviews', 'reviews.bookinfo', 'reviews.bookinfo.svc' and the FQDN all find the reviews Service.
+   *  (lookupHost, by contrast, follows Istio's config rule and does not expand dotted names.) */
+  resolveDnsName(name: string, fromNamespace: string): MeshService[];
+  /** Services (Kubernetes and ServiceEntry) declared in a namespace. */
+  servicesInNamespace(namespace: string): MeshService[];
   /** Endpoints of a service port; `port` = service port number. [] for unknown ports. */
   endpoints(service: MeshService, port: number): ServiceEndpoint[];
   workloadsMatching(namespace: string, selector: Record<string, string>): Workload[];
