@@ -60,7 +60,10 @@ export class CrdCatalog {
   get(group: string, kind: string): Crd | undefined {
     const key = `${group}/${kind}`;
     if (this.parsed.has(key)) return this.parsed.get(key);
-    if (!this.raw.has(key) && this.unindexed.length > 0) this.indexSlowly();
+    if (!this.raw.has(key) && this.unindexed.length > 0) {
+      this.indexSlowly();
+      if (this.parsed.has(key)) return this.parsed.get(key);
+    }
     const text = this.raw.get(key);
     const crd = text === undefined ? undefined : toCrd(safeParse(text));
     this.parsed.set(key, crd);
