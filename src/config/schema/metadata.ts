@@ -1,5 +1,5 @@
 // Checks a custom resource's metadata as the Kubernetes API server does (name, namespace, label and
-// annotation syntax and types). Never throws; problems come back as issues with field paths.
+// annotation syntax and types; unknown fields as warnings). Never throws; problems come back as issues.
 
 import type { Issue } from './openapi.ts';
 
@@ -9,6 +9,10 @@ const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
+const OBJECT_META_FIELDS: readonly string[] = [
+  'annotations', 'creationTimestamp', 'deletionGracePeriodSeconds', 'deletionTimestamp', 'finalizers', 'generateName',
+  'generation', 'labels', 'managedFields', 'name', 'namespace', 'ownerReferences', 'resourceVersion', 'selfLink', 'uid',
+];
 const SUBDOMAIN_RULE = "lower case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters";
 
 export function checkMetadata(meta: unknown): Issue[] {
@@ -18,6 +22,11 @@ export function checkMetadata(meta: unknown): Issue[] {
   };
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return out; // the loader reports it
   const m = meta as Record<string, unknown>;
+  for (const k of Object.keys(m)) {
+    if (!OBJECT_META_FIELDS.includes(k)) {
+      out.push({ path: ['metadata', k], message: `unknown field ${JSON.stringify(k)}; known fields are ${OBJECT_META_FIELDS.join(', ')}`, severity: 'warning' });
+    }
+  }
   if (m.name !== undefined && m.name !== null) {
     if (typeof m.name !== 'string') err(['name'], `must be a string (got ${JSON.stringify(m.name)})`);
     else if (m.name !== '' && (m.name.length > 253 || !DNS1123_SUBDOMAIN.test(m.name))) {

@@ -584,6 +584,25 @@ specs: {hosts: [r]}
     assert.deepEqual(errors.map((d) => d.line), [10, 11, 12]);
   });
 
+  it('checks metadata: label values must be strings, unknown metadata fields are warnings', () => {
+    const { errors, warnings } = validate(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+  lables: {app: reviews}
+  labels:
+    version: 1
+    "bad key!": x
+spec:
+  host: reviews
+`);
+    assert.deepEqual(errors.map((d) => `${d.path}@${d.line}`), ['metadata.labels.version@7', 'metadata.labels["bad key!"]@8']);
+    assert.match(errors[0]!.message, /must be a string; quote it, e.g. "1"/);
+    assert.match(errors[1]!.message, /key name must be at most 63 letters, digits/);
+    assert.deepEqual(warnings.map((d) => d.path), ['metadata.lables']);
+    assert.match(warnings[0]!.message, /known fields are .*labels/);
+  });
+
   it('does not check Kubernetes kinds', () => {
     const { errors, warnings } = validate(`apiVersion: v1
 kind: Service
