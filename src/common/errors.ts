@@ -10,6 +10,11 @@ export const ErrorCodes = {
   MESH_ERR_XDS_PROTO_LOAD: "Envoy's .proto files could not be loaded from @grpc/grpc-js-xds's deps/",
   MESH_ERR_XDS_ENCODE: 'an xDS object does not fit its Envoy proto (unknown field, wrong value type, unknown @type)',
   MESH_ERR_XDS_DECODE: 'bytes received over xDS could not be decoded as the Envoy message they claim to be',
+  MESH_ERR_CAPTURE_CONFIG: 'capture settings (istio-iptables flags or traffic.sidecar.istio.io annotations) are invalid or unsupported',
+  MESH_ERR_CAPTURE_UNAVAILABLE: 'capture rules cannot be applied here: not Linux, not root/CAP_NET_ADMIN, or iptables/iproute2 missing',
+  MESH_ERR_CAPTURE_APPLY: 'iptables-restore or ip rejected the capture rules or the network namespace operation',
+  MESH_ERR_ORIGDST_UNAVAILABLE: 'the SO_ORIGINAL_DST addon is not built or the platform is not Linux',
+  MESH_ERR_ORIGDST_LOOKUP: 'getsockopt(SO_ORIGINAL_DST) failed for a connection (it was not redirected, or the socket is closed)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
