@@ -31,12 +31,47 @@ function safeEncode(s: string): string {
   return out;
 }
 
+function fnvStep(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h;
+}
+
+/** FNV-1a over the stableJson text of `v`, computed without building the text. */
+function hashValue(v: unknown, h: number): number {
+  if (Array.isArray(v)) {
+    h = fnvStep(h, '[');
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) h = fnvStep(h, ',');
+      h = hashValue(v[i], h);
+    }
+    return fnvStep(h, ']');
+  }
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    h = fnvStep(h, '{');
+    let first = true;
+    for (const k of Object.keys(o).sort()) {
+      if (o[k] === undefined) continue;
+      if (!first) h = fnvStep(h, ',');
+      first = false;
+      h = fnvStep(h, JSON.stringify(k));
+      h = fnvStep(h, ':');
+      h = hashValue(o[k], h);
+    }
+    return fnvStep(h, '}');
+  }
+  return fnvStep(h, JSON.stringify(v) ?? 'null');
+}
+
 /**
  * The pod-template-hash of a Deployment's pod template: FNV-1a of the template, its decimal digits
  * encoded over the Kubernetes alphabet (as Kubernetes does), padded to at least 8 characters.
  */
 export function podTemplateHash(template: unknown): string {
-  const digits = String(fnv1a32(stableJson(template)));
+  const digits = String(hashValue(template, 0x811c9dc5) >>> 0);
   return safeEncode(digits.padStart(8, '0'));
 }
 

@@ -9,7 +9,7 @@ import { DEFAULT_DOMAIN, dnsSearchCandidates, hostMatches, isWildcardHost, toFqd
 import { Allocator, parseCidr } from './ipam.ts';
 import { parseProtocol, protocolForPort } from './protocol.ts';
 import type { MeshService, NamespaceInfo, Registry, RegistryOptions, ServiceEndpoint, ServicePortInfo, Workload } from './types.ts';
-import { expandWorkloads, type WorkloadDraft } from './workloads.ts';
+import { expandWorkloads } from './workloads.ts';
 
 export type { Registry } from './types.ts';
 
@@ -48,7 +48,7 @@ class RegistryImpl implements Registry {
   /** namespace -> 'key=value' -> workloads carrying that label. */
   private readonly labelIndex = new Map<string, Map<string, Workload[]>>();
   private readonly workloadByKey = new Map<string, Workload>();
-  private readonly healthy = new WeakMap<Workload, boolean>();
+  private readonly healthy = new Map<Workload, boolean>();
   /** Explicit endpoints for selector-less Kubernetes Services (Endpoints / EndpointSlice), by ns/name. */
   private readonly explicitEndpoints = new Map<string, Array<{ address: string; port: number; portName: string; healthy: boolean }>>();
   private readonly endpointCache = new Map<MeshService, Map<number, ServiceEndpoint[]>>();
@@ -88,8 +88,8 @@ class RegistryImpl implements Registry {
     else this.workloadsByNs.set(w.namespace, [w]);
     let idx = this.labelIndex.get(w.namespace);
     if (!idx) this.labelIndex.set(w.namespace, (idx = new Map()));
-    for (const [k, v] of Object.entries(w.labels)) {
-      const key = `${k}=${v}`;
+    for (const k in w.labels) {
+      const key = `${k}=${w.labels[k]}`;
       const l = idx.get(key);
       if (l) l.push(w);
       else idx.set(key, [w]);
@@ -303,21 +303,16 @@ export function buildRegistry(resources: readonly Resource[], opts: RegistryOpti
   }
 
   // ---- workloads ----
-  const drafts: WorkloadDraft[] = expandWorkloads(resources);
+  const { workloads: drafts, unready } = expandWorkloads(resources);
   const podAlloc = new Allocator(podCidr);
   for (const d of drafts) if (d.ip && d.kind === 'Pod') podAlloc.reserve(d.ip);
   const order = drafts
     .map((d, i) => ({ d, i, key: `${d.namespace}/${d.name}` }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.i - b.i));
-  const ips = new Map<WorkloadDraft, string>();
   for (const { d, key } of order) {
-    if (d.ip) ips.set(d, d.ip);
-    else if (d.kind === 'Pod') ips.set(d, podAlloc.allocate(key));
+    if (!d.ip && d.kind === 'Pod') d.ip = podAlloc.allocate(key);
   }
-  for (const d of drafts) {
-    const { healthy, ...rest } = d;
-    reg.addWorkload({ ...rest, ip: ips.get(d) ?? '' }, healthy);
-  }
+  for (const d of drafts) reg.addWorkload(d, !unready.has(d));
 
   // ---- Kubernetes Services ----
   const kubeServices = resources.filter((r) => r.kind === 'Service' && r.group === '') as Resource<KubeServiceSpec>[];

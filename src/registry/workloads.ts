@@ -6,8 +6,9 @@ import type { PodSpec, PodTemplateSpec, WorkloadControllerSpec, WorkloadEntrySpe
 import { nameSuffix, podTemplateHash } from './naming.ts';
 import type { Workload } from './types.ts';
 
-/** A workload before address assignment: `ip` is set only when the input fixed it (status.podIP, WorkloadEntry address). */
-export type WorkloadDraft = Omit<Workload, 'ip'> & { ip?: string; healthy: boolean };
+/** Workloads before address assignment (`ip` is '' unless the input fixed it: status.podIP,
+ *  WorkloadEntry address), and the pods whose status says they are not ready. */
+export interface ExpandedWorkloads { workloads: Workload[]; unready: Set<Workload> }
 
 const CONTROLLERS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job']);
 
@@ -51,7 +52,7 @@ function podReady(r: Resource): boolean {
 }
 
 /** Pods of one controller, named `<deploy>-<hash>-<xxxxx>`, `<sts>-<i>` or `<name>-<xxxxx>`. */
-function expandController(r: Resource<WorkloadControllerSpec>, taken: Set<string>): WorkloadDraft[] {
+function expandController(r: Resource<WorkloadControllerSpec>, taken: Set<string>): Workload[] {
   const spec = r.spec;
   const template: PodTemplateSpec = isObject(spec.template) ? spec.template : {};
   const ns = r.metadata.namespace;
@@ -61,7 +62,7 @@ function expandController(r: Resource<WorkloadControllerSpec>, taken: Set<string
   for (const [k, v] of Object.entries(template.metadata?.annotations ?? {})) annotations[k] = String(v);
   const podSpec = podSpecOf(template.spec);
   const count = replicaCount(r.kind, spec);
-  const out: WorkloadDraft[] = [];
+  const out: Workload[] = [];
   const hash = r.kind === 'Deployment' ? podTemplateHash(template) : '';
   for (let i = 0; i < count; i++) {
     let name: string;
@@ -87,6 +88,7 @@ function expandController(r: Resource<WorkloadControllerSpec>, taken: Set<string
     out.push({
       kind: 'Pod',
       name,
+      ip: '',
       namespace: ns,
       labels,
       annotations: { ...annotations },
@@ -94,15 +96,15 @@ function expandController(r: Resource<WorkloadControllerSpec>, taken: Set<string
       owner: { kind: r.kind, name: r.metadata.name },
       podSpec,
       source: r as Resource,
-      healthy: true,
     });
   }
   return out;
 }
 
 /** Every workload the resources describe, in input order (controllers expanded in place). */
-export function expandWorkloads(resources: readonly Resource[]): WorkloadDraft[] {
-  const out: WorkloadDraft[] = [];
+export function expandWorkloads(resources: readonly Resource[]): ExpandedWorkloads {
+  const out: Workload[] = [];
+  const unready = new Set<Workload>();
   const taken = new Set<string>();
   for (const r of resources) {
     if (r.kind === 'Pod' && r.group === '') taken.add(`${r.metadata.namespace}/${r.metadata.name}`);
@@ -124,18 +126,18 @@ export function expandWorkloads(resources: readonly Resource[]): WorkloadDraft[]
       const ownerRef = Array.isArray(r.body.metadata && (r.body.metadata as Record<string, unknown>).ownerReferences)
         ? ((r.body.metadata as Record<string, unknown>).ownerReferences as unknown[])[0]
         : undefined;
-      const draft: WorkloadDraft = {
+      const draft: Workload = {
         kind: 'Pod',
         name,
+        ip: ip ?? '',
         namespace: r.metadata.namespace,
         labels: { ...r.metadata.labels },
         annotations: { ...r.metadata.annotations },
         serviceAccount: serviceAccountOf(podSpec),
         podSpec,
         source: r,
-        healthy: podReady(r),
       };
-      if (ip) draft.ip = ip;
+      if (!podReady(r)) unready.add(draft);
       if (isObject(ownerRef) && typeof ownerRef.kind === 'string' && typeof ownerRef.name === 'string') {
         draft.owner = { kind: ownerRef.kind, name: ownerRef.name };
       }
@@ -146,22 +148,21 @@ export function expandWorkloads(resources: readonly Resource[]): WorkloadDraft[]
       out.push(workloadEntryDraft(r));
     }
   }
-  return out;
+  return { workloads: out, unready };
 }
 
-function workloadEntryDraft(r: Resource<WorkloadEntrySpec>): WorkloadDraft {
+function workloadEntryDraft(r: Resource<WorkloadEntrySpec>): Workload {
   const spec = r.spec;
-  const draft: WorkloadDraft = {
+  const draft: Workload = {
     kind: 'WorkloadEntry',
     name: r.metadata.name,
+    ip: typeof spec.address === 'string' ? spec.address : '',
     namespace: r.metadata.namespace,
     labels: { ...r.metadata.labels, ...(isObject(spec.labels) ? spec.labels : {}) },
     annotations: { ...r.metadata.annotations },
     serviceAccount: spec.serviceAccount || 'default',
     source: r as Resource,
-    healthy: true,
   };
-  if (typeof spec.address === 'string' && spec.address) draft.ip = spec.address;
   if (isObject(spec.ports)) draft.ports = { ...spec.ports };
   if (spec.locality) draft.locality = spec.locality;
   if (spec.network) draft.network = spec.network;
