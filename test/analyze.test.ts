@@ -102,6 +102,11 @@ const CASES: Array<{ name: string; files: string[]; expected: string[] }> = [
     ],
   },
   {
+    name: 'mesh config defaultServiceExportTo',
+    files: ['mesh-config-export.yaml'],
+    expected: ['IST0101 VirtualService frontend/from-frontend'],
+  },
+  {
     name: 'subsets missing from the destination rule',
     files: ['vs-destination-subsets.yaml'],
     expected: ['IST0101 VirtualService default/reviews-bogussubset', 'IST0101 VirtualService default/reviews-mirror-bogussubset'],

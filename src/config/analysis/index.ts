@@ -5,6 +5,7 @@
 import { MeshError } from '../../common/errors.ts';
 import { buildRegistry, DEFAULT_DOMAIN, type Registry } from '../../registry/index.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { meshConfigFromResources } from '../mesh-config.ts';
 import { resourceRef, type Resource } from '../resource.ts';
 import { kindKey, type AnalysisContext, type Analyzer, type KindKey } from './analyzer.ts';
 import { ALL_ANALYZERS } from './analyzers/index.ts';
@@ -103,8 +104,10 @@ export function analyzeResources(resources: readonly Resource[], opts: AnalyzeOp
     list.push(r);
     byKind.set(k, list);
   }
+  // The mesh config (ConfigMap istio) shapes the registry (defaultServiceExportTo); its problems are reported too.
+  const meshConfig = meshConfigFromResources(resources);
   let registry = opts.registry;
-  const getRegistry = (): Registry => (registry ??= buildRegistry(resources));
+  const getRegistry = (): Registry => (registry ??= buildRegistry(resources, { meshConfig: meshConfig.mesh }));
 
   const raw: AnalysisMessage[] = [];
   const executed: string[] = [];
@@ -131,7 +134,7 @@ export function analyzeResources(resources: readonly Resource[], opts: AnalyzeOp
     }
     executed.push(a.name);
   }
-  const fromDiags = diagnosticMessages(resources, opts.diagnostics ?? []);
+  const fromDiags = diagnosticMessages(resources, [...(opts.diagnostics ?? []), ...meshConfig.diagnostics]);
   raw.push(...fromDiags.messages);
 
   const ns = opts.namespace;
