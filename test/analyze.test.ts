@@ -18,6 +18,7 @@ import {
   formatTemplate,
   globMatch,
   messageOrigin,
+  messageReference,
   type AnalysisMessage,
 } from '../src/config/analysis/index.ts';
 import { REPO_ROOT, istioPath } from './helpers/shared.ts';
@@ -207,6 +208,32 @@ describe('analyzers on fixtures (istioctl style: exact code/origin pairs)', () =
     assert.match(texts, /Referenced host\+subset in destinationrule not found: "reviews\+v4"$/m);
     assert.match(sc, /Referenced selector not found: "app=bogus,version=v9"$/m);
     assert.match(sc, /The Sidecars \[dupe-1 dupe-2\] in namespace "default" select the same workload pod "productpage-v1-[a-z0-9]+-[a-z0-9]+"/);
+  });
+
+  it('points at the line at fault', async () => {
+    const refs = async (name: string): Promise<string[]> => {
+      const f = join(FIXTURES, name);
+      return (await analyzeFiles([f])).map((m) => `${m.type.code} ${messageOrigin(m)} ${messageReference(m)}`);
+    };
+    const sc = join(FIXTURES, 'sidecar-selector.yaml');
+    assert.ok((await refs('sidecar-selector.yaml')).includes(`IST0101 Sidecar default/maps-to-nonexistent ${sc}:${lineOf(sc, 'app: bogus')}`));
+    const svc = join(FIXTURES, 'service-port-names.yaml');
+    assert.ok((await refs('service-port-names.yaml')).includes(`IST0118 Service my-namespace1/my-service1 ${svc}:${lineOf(svc, 'port: 8080')}`));
+    const dr = join(FIXTURES, 'destinationrule-subsets.yaml');
+    const drRefs = await refs('destinationrule-subsets.yaml');
+    assert.ok(drRefs.includes(`IST0173 DestinationRule default/reviews ${dr}:${lineOf(dr, '- name: v2')}`), drRefs.join('\n'));
+    assert.ok(drRefs.includes(`IST0174 DestinationRule default/fake-host ${dr}:${lineOf(dr, 'host: fake-host')}`), drRefs.join('\n'));
+  });
+
+  it('lets a later resource with the same kind, namespace and name replace an earlier one, as kubectl apply', async () => {
+    const vs = (host: string): string =>
+      `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\n  namespace: default\nspec:\n  hosts:\n  - reviews\n  http:\n  - route:\n    - destination:\n        host: ${host}\n`;
+    const svc = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: reviews\n  namespace: default\nspec:\n  selector:\n    app: reviews\n  ports:\n  - name: http\n    port: 9080\n';
+    const fixed = await runAnalyze(['-'], [svc, vs('bogus'), vs('reviews')].join('---\n'));
+    assert.equal(fixed.out, ''); // neither the replaced bogus host nor a conflict between the two
+    assert.equal(fixed.code, 0);
+    const broken = await runAnalyze(['-'], [svc, vs('reviews'), vs('bogus')].join('---\n'));
+    assert.match(broken.out, /^Error \[IST0101\] \(VirtualService default\/reviews -:37\) Referenced host not found: "bogus"$/); // the later document (line 37), not the earlier one
   });
 
   it('turns an analyzer that throws into an IST0001 message instead of failing', async () => {

@@ -6,7 +6,7 @@ import { MeshError } from '../../common/errors.ts';
 import { buildRegistry, DEFAULT_DOMAIN, type Registry } from '../../registry/index.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { meshConfigFromResources } from '../mesh-config.ts';
-import { resourceRef, type Resource } from '../resource.ts';
+import { resourceKey, resourceRef, type Resource } from '../resource.ts';
 import { kindKey, type AnalysisContext, type Analyzer, type KindKey } from './analyzer.ts';
 import { ALL_ANALYZERS } from './analyzers/index.ts';
 import { messageNamespace, messageOrigin, newMessage, sortAndDedupe, type AnalysisMessage } from './message.ts';
@@ -96,7 +96,16 @@ function suppressed(m: AnalysisMessage, suppressions: readonly Suppression[]): b
 }
 
 /** Runs every analyzer (and the diagnostics conversion) over `resources`. */
-export function analyzeResources(resources: readonly Resource[], opts: AnalyzeOptions = {}): AnalysisResult {
+export function analyzeResources(allResources: readonly Resource[], opts: AnalyzeOptions = {}): AnalysisResult {
+  // Like istioctl's store (and `kubectl apply` of the same files), a later resource with the same
+  // kind, namespace and name replaces an earlier one.
+  const latest = new Map<string, Resource>();
+  for (const r of allResources) {
+    const key = resourceKey(r);
+    latest.delete(key);
+    latest.set(key, r);
+  }
+  const resources = [...latest.values()];
   const byKind = new Map<KindKey, Resource[]>();
   for (const r of resources) {
     const k = kindKey(r);
@@ -134,7 +143,7 @@ export function analyzeResources(resources: readonly Resource[], opts: AnalyzeOp
     }
     executed.push(a.name);
   }
-  const fromDiags = diagnosticMessages(resources, [...(opts.diagnostics ?? []), ...meshConfig.diagnostics]);
+  const fromDiags = diagnosticMessages(allResources, [...(opts.diagnostics ?? []), ...meshConfig.diagnostics]);
   raw.push(...fromDiags.messages);
 
   const ns = opts.namespace;

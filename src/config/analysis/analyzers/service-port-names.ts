@@ -35,7 +35,7 @@ export const portNameAnalyzer: Analyzer = {
       arrayOf(svc.spec.ports).forEach((p, i) => {
         if (typeof p !== 'object' || p === null) return;
         if (!portProtocolUnknown(p) && !(external && p.name === 'tcp')) return;
-        const path = ['spec', 'ports', i];
+        const path = ['spec', 'ports', i, 'port'];
         if (external) {
           ctx.report(newMessage(MESSAGES.ExternalNameServiceTypeInvalidPortName, svc, [], path));
           return;

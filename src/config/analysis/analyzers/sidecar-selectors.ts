@@ -28,7 +28,8 @@ export const sidecarSelectorAnalyzer: Analyzer = {
       const ns = sc.metadata.namespace;
       const matched = ctx.registry.workloads.filter((w) => w.namespace === ns && labelsMatch(labels, w.labels));
       if (matched.length === 0) {
-        ctx.report(newMessage(MESSAGES.ReferencedResourceNotFound, sc, ['selector', selectorString(labels)], ['spec', 'workloadSelector', 'labels']));
+        const firstLabel = Object.keys(labels).sort()[0] ?? '';
+        ctx.report(newMessage(MESSAGES.ReferencedResourceNotFound, sc, ['selector', selectorString(labels)], ['spec', 'workloadSelector', 'labels', firstLabel]));
         continue;
       }
       for (const w of matched) {
