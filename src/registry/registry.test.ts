@@ -332,7 +332,7 @@ spec: {selector: {app: internal}, ports: [{name: http, port: 80}]}
 });
 
 describe('registry: scale', () => {
-  it('builds 5000 services x 3 pods in well under a second, with unique IPs', () => {
+  it('builds 5000 services x 3 pods with unique IPs (its speed is measured by npm run bench)', () => {
     const resources: Resource[] = [];
     const mk = (kind: string, group: string, name: string, ns: string, spec: Record<string, unknown>): Resource => ({
       apiVersion: group ? `${group}/v1` : 'v1', group, version: 'v1', kind,
@@ -343,24 +343,14 @@ describe('registry: scale', () => {
       resources.push(mk('Service', '', `svc${i}`, ns, { selector: { app: `app${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
       resources.push(mk('Deployment', 'apps', `app${i}`, ns, { replicas: 3, template: { metadata: { labels: { app: `app${i}`, tier: 'web' } }, spec: { containers: [{ name: 'c' }] } } }));
     }
-    buildRegistry(resources.slice(0, 200)); // warm the JIT, as a running control plane is
-    // The best of two runs, so a burst of load from other processes on a shared CI machine does not fail it.
-    let ms = Infinity;
-    let reg: Registry | undefined;
+    const reg: Registry = buildRegistry(resources);
     let total = 0;
-    for (let run = 0; run < 2; run++) {
-      const t0 = performance.now();
-      reg = buildRegistry(resources);
-      total = 0;
-      for (const s of reg.services) total += reg.endpoints(s, 80).length;
-      ms = Math.min(ms, performance.now() - t0);
-    }
+    for (const s of reg.services) total += reg.endpoints(s, 80).length;
     assert.ok(reg);
     assert.equal(reg.workloads.length, 15000);
     assert.equal(total, 15000);
     assert.equal(new Set(reg.workloads.map((w) => w.ip)).size, 15000);
     assert.equal(new Set(reg.services.map((s) => s.addresses[0])).size, 5000);
     assert.ok(reg.workloads.every((w) => parseIpv4(w.ip) !== undefined));
-    assert.ok(ms < 1000, `buildRegistry + endpoints took ${ms.toFixed(0)} ms`);
   });
 });
