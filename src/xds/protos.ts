@@ -81,6 +81,8 @@ export const PROTO_FILES: readonly string[] = [
   `${E}/filters/listener/http_inspector/v3/http_inspector.proto`,
   `${E}/access_loggers/file/v3/file.proto`,
   `${E}/access_loggers/stream/v3/stream.proto`,
+  `${E}/request_id/uuid/v3/uuid.proto`,
+  `${E}/retry/host/previous_hosts/v3/previous_hosts.proto`,
   `${E}/upstreams/http/v3/http_protocol_options.proto`,
   `${E}/clusters/aggregate/v3/cluster.proto`,
   // what @grpc/grpc-js-xds's client understands besides the above
