@@ -55,6 +55,7 @@ function labelsProblem(domain: string, rest: string): string | undefined {
   for (let i = 0; i < parts.length; i++) {
     const label = parts[i] ?? '';
     if (i === parts.length - 1 && label === '' && i > 0) return undefined; // trailing dot: `istio.io.`
+    if (label.includes('*')) return `host ${quote(domain)} is not valid: a wildcard is allowed only at the start of the first label (*.example.com, *)`;
     if (!isDnsLabel(label)) {
       return `host ${quote(domain)} is not valid: label ${quote(label)} must be 1-63 letters, digits or '-', not starting or ending with '-'`;
     }
@@ -73,8 +74,9 @@ export function wildcardDomainProblem(domain: string): string | undefined {
   if (pre) return pre;
   const dot = domain.indexOf('.');
   const first = dot < 0 ? domain : domain.slice(0, dot);
+  if (!first.includes('*') && !isDnsLabel(first)) return labelsProblem(domain, first);
   if (first.length > 63 || !WILDCARD_LABEL.test(first)) {
-    return `host ${quote(domain)} is not valid: use a DNS name (reviews, reviews.ns.svc.cluster.local) or a wildcard in the first label only (*.example.com, *)`;
+    return `host ${quote(domain)} is not valid: a wildcard is allowed only at the start of the first label (*.example.com, *)`;
   }
   return dot < 0 ? undefined : labelsProblem(domain, domain.slice(dot + 1));
 }

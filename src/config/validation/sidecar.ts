@@ -54,19 +54,16 @@ export function validateSidecar(c: Checker, spec: Obj): void {
 
   const egressPorts = new Set<number>();
   const sockets = new Set<string>();
-  let catchAll = false;
+  let portless = false;
   egress.forEach((item, i) => {
     const p = ['spec', 'egress', i];
     const l = obj(item);
     if (!l) return;
     const port = obj(l.port);
     if (!port) {
-      if (catchAll) {
-        c.error(p, 'only one egress listener may omit port (the catch-all listener)');
-        return;
-      }
-      if (i === egress.length - 1) catchAll = true;
-      else c.error(p, 'the egress listener without a port (the catch-all) must be the last one in the list');
+      if (portless) c.error(p, 'only one egress listener may omit port (the catch-all listener)');
+      else if (i !== egress.length - 1) c.error(p, 'the egress listener without a port (the catch-all) must be the last one in the list');
+      portless = true;
     } else {
       if ((num(port.targetPort) ?? 0) > 0) c.error([...p, 'port', 'targetPort'], 'targetPort has no effect on Sidecars: remove it');
       checkListenerPort(c, [...p, 'port'], port);
