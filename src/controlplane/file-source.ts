@@ -106,7 +106,10 @@ export class FileSource {
   #report(file: string, result: ChangeResult): void {
     const log = this.#opts.log;
     if (log) {
-      for (const d of result.diagnostics) (d.severity === 'error' ? log.error : log.warn)(formatDiagnostic(d));
+      for (const d of result.diagnostics) {
+        if (d.severity === 'error') log.error(formatDiagnostic(d));
+        else log.warn(formatDiagnostic(d));
+      }
       if (!result.accepted) log.error(`rejected ${file}: the last good version keeps serving`);
       else if (result.change.keys.size > 0) log.info(`loaded ${file}`, { changed: result.change.keys.size, version: result.version });
     }
