@@ -375,11 +375,10 @@ function checkRetries(c: Checker, p: Path, retries: Obj | undefined): void {
   if (isSet(retries, 'backoff')) c.check([...p, 'backoff'], durationProblem(retries.backoff, 'backoff'));
   const retryOn = str(retries.retryOn);
   if (retryOn) {
-    for (const policy of retryOn.split(',')) {
-      const status = /^[0-9]+$/.test(policy) ? Number(policy) : NaN;
-      if (!RETRY_ON.has(policy) && !HTTP_STATUSES.has(status)) {
-        c.error([...p, 'retryOn'], `${quote(policy)} is not a valid retryOn policy: use a comma-separated list (no spaces) of ${[...RETRY_ON].join(', ')}, or HTTP status codes such as 503`);
-      }
+    const bad = retryOn.split(',').filter((policy) => !RETRY_ON.has(policy) && !HTTP_STATUSES.has(/^[0-9]+$/.test(policy) ? Number(policy) : NaN));
+    if (bad.length > 0) {
+      const what = bad.length === 1 ? 'is not a valid retryOn policy' : 'are not valid retryOn policies';
+      c.error([...p, 'retryOn'], `${bad.map(quote).join(', ')} ${what}: use a comma-separated list (no spaces) of ${[...RETRY_ON].join(', ')}, or HTTP status codes such as 503`);
     }
   }
 }
