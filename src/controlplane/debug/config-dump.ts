@@ -5,6 +5,8 @@ import type { PushContext } from '../model/push-context.ts';
 import { computeSidecarScope, type ProxyInfo } from '../model/sidecar-scope.ts';
 import { buildClusters, CLUSTER_TYPE, type EnvoyCluster } from '../translate/clusters.ts';
 import { buildEndpoints, ENDPOINT_TYPE } from '../translate/endpoints.ts';
+import { buildListeners } from '../translate/listeners.ts';
+import { buildRoutes } from '../translate/routes.ts';
 import { DUMP_TYPES, type ConfigDump } from '../../xds/configdump/dump.ts';
 
 /** Ports of the sidecar's own admin (15000) and agent (15020) endpoints, Istio's meanings (M6). */
@@ -45,6 +47,18 @@ export function buildConfigDump(proxy: ProxyInfo, push: PushContext, now: Date =
         version_info: push.version,
         static_clusters: statics.map((cluster) => ({ cluster, last_updated: lastUpdated })),
         dynamic_active_clusters: clusters.map((cluster) => ({ version_info: push.version, cluster, last_updated: lastUpdated })),
+      },
+      {
+        '@type': DUMP_TYPES.listeners,
+        version_info: push.version,
+        dynamic_listeners: buildListeners(proxy, push, scope).map((listener) => ({
+          name: listener.name,
+          active_state: { version_info: push.version, listener, last_updated: lastUpdated },
+        })),
+      },
+      {
+        '@type': DUMP_TYPES.routes,
+        dynamic_route_configs: buildRoutes(proxy, push, scope).map((route_config) => ({ version_info: push.version, route_config, last_updated: lastUpdated })),
       },
       {
         '@type': DUMP_TYPES.endpoints,

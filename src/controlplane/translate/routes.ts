@@ -1,0 +1,211 @@
+// RDS: the RouteConfigurations one sidecar gets, Istio's way: one per outbound HTTP port (`9080`), a virtual host per visible service with all its names, VirtualService http routes or the default route, and the allow_any/block_all catch-all. Pure function of (proxy, push, scope); never throws.
+
+import type { Resource } from '../../config/resource.ts';
+import type { HTTPMatchRequest, HTTPRoute, VirtualServiceSpec } from '../../config/types.ts';
+import { hostMatches } from '../../registry/host.ts';
+import type { MeshService } from '../../registry/types.ts';
+import type { PushContext } from '../model/push-context.ts';
+import type { ProxyInfo, SidecarScope } from '../model/sidecar-scope.ts';
+import { PASSTHROUGH_CLUSTER, clusterName, parseClusterName } from './names.ts';
+import { appliesToMesh, planOutbound, virtualServiceFor, vsHosts, type PlannedRouteConfig } from './outbound-plan.ts';
+import {
+  CORS_FILTER, FAULT_FILTER, applyHeaders, corsConfig, defaultRetryPolicy, faultConfig, hashPolicyFor, redirectAction, routeAction, routeTimeout, type ActionContext,
+} from './route-action.ts';
+import { isCatchAllMatch, matchApplies, operationPath, translateRouteMatch, type MatchContext } from './route-match.ts';
+
+export const ROUTE_TYPE = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
+export const ALLOW_ANY_VHOST = 'allow_any';
+export const BLOCK_ALL_VHOST = 'block_all';
+
+type Json = Record<string, unknown>;
+export type EnvoyRouteConfiguration = Json & { '@type': string; name: string; virtual_hosts: Json[] };
+
+/** Every outbound RouteConfiguration of this proxy, in the order the listeners name them. */
+export function buildRoutes(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyRouteConfiguration[] {
+  const plan = planOutbound(scope);
+  const services = indexServices(scope.services);
+  return plan.routes.map((r) => buildRouteConfiguration(r, proxy, push, scope, services));
+}
+
+function indexServices(list: readonly MeshService[]): Map<string, MeshService> {
+  const m = new Map<string, MeshService>();
+  for (const s of list) if (!m.has(s.hostname)) m.set(s.hostname, s);
+  return m;
+}
+
+function buildRouteConfiguration(planned: PlannedRouteConfig, proxy: ProxyInfo, push: PushContext, scope: SidecarScope, services: Map<string, MeshService>): EnvoyRouteConfiguration {
+  const domain = push.registry.domain;
+  const port = planned.port;
+  const vhosts: Json[] = [];
+  const used = new Set<string>();
+  const addVhost = (name: string, domains: string[], routes: Json[]): void => {
+    const fresh = domains.filter((d) => {
+      const key = d.toLowerCase();
+      if (used.has(key)) return false;
+      used.add(key);
+      return true;
+    });
+    if (fresh.length === 0 || routes.length === 0) return;
+    vhosts.push({ name, domains: fresh, routes, include_request_attempt_count: true });
+  };
+  const matchCtx: MatchContext = { port, proxyLabels: proxy.labels, proxyNamespace: proxy.namespace };
+
+  for (const svc of [...planned.services].sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0))) {
+    const vs = virtualServiceFor(svc.hostname, planned.virtualServices, domain);
+    let routes = vs ? virtualServiceRoutes(vs, matchCtx, actionContext(vs.metadata.namespace, port, domain, scope, services)) : [];
+    // A VirtualService with no rule for this port leaves the service its default route.
+    if (routes.length === 0) routes = [defaultRoute(svc, port, scope)];
+    addVhost(`${svc.hostname}:${port}`, serviceDomains(svc, port, proxy.namespace, domain), routes);
+  }
+
+  if (planned.nonServiceHosts) {
+    for (const vs of planned.virtualServices) {
+      if (!appliesToMesh(vs) || !vsCoversPort(vs, port)) continue;
+      for (const host of vsHosts(vs, domain)) {
+        if (scope.services.some((s) => hostMatches(host, s.hostname) || hostMatches(s.hostname, host))) continue;
+        const routes = virtualServiceRoutes(vs, matchCtx, actionContext(vs.metadata.namespace, port, domain, scope, services));
+        addVhost(`${host}:${port}`, [host, `${host}:${port}`], routes);
+      }
+    }
+  }
+
+  if (scope.outboundTrafficPolicy.mode === 'REGISTRY_ONLY') {
+    addVhost(BLOCK_ALL_VHOST, ['*'], [{ name: BLOCK_ALL_VHOST, match: { prefix: '/' }, direct_response: { status: 502 } }]);
+  } else {
+    addVhost(ALLOW_ANY_VHOST, ['*'], [{ name: ALLOW_ANY_VHOST, match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } } }]);
+  }
+  return { '@type': ROUTE_TYPE, name: planned.name, virtual_hosts: vhosts, validate_clusters: false };
+}
+
+/** A VirtualService without port matches applies on every port; one with them only on those ports. */
+function vsCoversPort(vs: Resource<VirtualServiceSpec>, port: number): boolean {
+  const ports = new Set<number>();
+  let unported = false;
+  for (const r of vs.spec.http ?? []) {
+    const ms: Array<HTTPMatchRequest | undefined> = r.match?.length ? r.match : [undefined];
+    for (const m of ms) {
+      if (m?.port) ports.add(m.port);
+      else unported = true;
+    }
+  }
+  return unported || ports.has(port);
+}
+
+function actionContext(namespace: string, port: number, domain: string, scope: SidecarScope, services: Map<string, MeshService>): ActionContext {
+  return { port, domain, namespace, service: (h) => services.get(h), destinationRule: (h) => scope.destinationRules.get(h) };
+}
+
+/**
+ * Every name a service is called by on a port, with and without `:port`: its FQDN; for Kubernetes
+ * services `name.ns.svc`, `name.ns`, and the bare `name` when the caller shares its namespace; its VIPs.
+ */
+export function serviceDomains(svc: MeshService, port: number, proxyNamespace: string, domain: string): string[] {
+  const out: string[] = [];
+  const add = (h: string): void => {
+    out.push(h, `${h}:${port}`);
+  };
+  add(svc.hostname);
+  if (svc.origin === 'Kubernetes' && svc.hostname === `${svc.name}.${svc.namespace}.svc.${domain}`) {
+    if (svc.namespace === proxyNamespace) add(svc.name);
+    add(`${svc.name}.${svc.namespace}`);
+    add(`${svc.name}.${svc.namespace}.svc`);
+  }
+  for (const vip of svc.addresses) if (!vip.includes('/')) add(vip);
+  return out;
+}
+
+/** The route of a service without a VirtualService: everything to `outbound|port||host`, Istio's default retries. */
+function defaultRoute(svc: MeshService, port: number, scope: SidecarScope): Json {
+  const cluster = clusterName('outbound', port, '', svc.hostname);
+  const action: Json = { cluster, timeout: '0s', retry_policy: defaultRetryPolicy() };
+  const hp = hashPolicyFor({ cluster, host: svc.hostname, port, subset: '' }, { destinationRule: (h) => scope.destinationRules.get(h) });
+  if (hp) action.hash_policy = hp;
+  action.max_stream_duration = { max_stream_duration: '0s', grpc_timeout_header_max: '0s' };
+  return { name: 'default', match: { prefix: '/' }, route: action, decorator: { operation: `${svc.hostname}:${port}/*` } };
+}
+
+/** Istio's config path of a VirtualService, as route metadata carries it. */
+export function virtualServiceConfigPath(vs: Resource<VirtualServiceSpec>): string {
+  return `/apis/networking.istio.io/v1/namespaces/${vs.metadata.namespace}/virtual-service/${vs.metadata.name}`;
+}
+
+/**
+ * The Envoy routes of a VirtualService on one port, in order: one per applicable match of each http
+ * route; reading stops after a catch-all route, as Istio does.
+ */
+export function virtualServiceRoutes(vs: Resource<VirtualServiceSpec>, matchCtx: MatchContext, ctx: ActionContext): Json[] {
+  const out: Json[] = [];
+  for (const hr of vs.spec.http ?? []) {
+    if (hr.delegate) continue;
+    const matches: Array<HTTPMatchRequest | undefined> = hr.match?.length ? hr.match : [undefined];
+    let catchAll = false;
+    for (const m of matches) {
+      if (!matchApplies(m, matchCtx)) continue;
+      const r = translateHttpRoute(hr, m, vs, ctx);
+      if (!r) continue;
+      out.push(r);
+      if (isCatchAllMatch(m)) catchAll = true;
+    }
+    if (catchAll) break;
+  }
+  return out;
+}
+
+function translateHttpRoute(hr: HTTPRoute, m: HTTPMatchRequest | undefined, vs: Resource<VirtualServiceSpec>, ctx: ActionContext): Json | undefined {
+  const match = translateRouteMatch(m);
+  const route: Json = {};
+  const name = hr.name ? (m?.name ? `${hr.name}.${m.name}` : hr.name) : m?.name;
+  if (name) route.name = name;
+  route.match = match;
+  let cluster: string | undefined;
+  if (hr.redirect) {
+    route.redirect = redirectAction(hr.redirect);
+  } else if (hr.directResponse) {
+    const dr: Json = { status: hr.directResponse.status ?? 200 };
+    if (hr.directResponse.body?.string !== undefined) dr.body = { inline_string: hr.directResponse.body.string };
+    else if (hr.directResponse.body?.bytes !== undefined) dr.body = { inline_bytes: hr.directResponse.body.bytes };
+    route.direct_response = dr;
+  } else {
+    const a = routeAction(hr, match, ctx);
+    if (!a) return undefined;
+    route.route = a.action;
+    if (typeof a.action.cluster === 'string') cluster = a.action.cluster;
+  }
+  route.metadata = { filter_metadata: { istio: { config: virtualServiceConfigPath(vs) } } };
+  const parsed = cluster ? parseClusterName(cluster) : undefined;
+  const path = operationPath(match);
+  route.decorator = { operation: parsed ? `${parsed.host}:${parsed.port}${path}` : `${vs.metadata.name}:${ctx.port}${path}` };
+  const perFilter: Json = {};
+  const fault = faultConfig(hr.fault);
+  if (fault) perFilter[FAULT_FILTER] = fault;
+  const cors = corsConfig(hr.corsPolicy);
+  if (cors) perFilter[CORS_FILTER] = cors;
+  if (Object.keys(perFilter).length > 0) route.typed_per_filter_config = perFilter;
+  applyHeaders(hr.headers, route);
+  const dests = (hr.route ?? []).filter((d) => d.destination?.host);
+  if (route.route && dests.length === 1) applyHeaders(dests[0]?.headers, route);
+  return route;
+}
+
+/** The inline route configuration of an inbound HTTP port: everything to `inbound|port||`. */
+export function inboundRouteConfig(port: number, operationHost: string | undefined): Json {
+  const cluster = clusterName('inbound', port, '', '');
+  return {
+    name: cluster,
+    virtual_hosts: [
+      {
+        name: `inbound|http|${port}`,
+        domains: ['*'],
+        routes: [
+          {
+            name: 'default',
+            match: { prefix: '/' },
+            route: { cluster, timeout: routeTimeout(undefined), max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } },
+            decorator: { operation: `${operationHost ?? cluster}:${port}/*` },
+          },
+        ],
+      },
+    ],
+    validate_clusters: false,
+  };
+}
