@@ -23,7 +23,7 @@ describe('shared rules', () => {
   });
 
   it('validates host names as Istio does', () => {
-    for (const ok of ['reviews', 'reviews.bookinfo.svc.cluster.local', '*.example.com', '*', 'istio.io.', 'UPPER.example.com']) assert.equal(wildcardDomainProblem(ok), undefined, ok);
+    for (const ok of ['reviews', 'reviews.bookinfo.svc.cluster.local', '*.example.com', '*', 'istio.io.', 'reviews.', 'UPPER.example.com']) assert.equal(wildcardDomainProblem(ok), undefined, ok);
     for (const bad of ['', 'a..b', '-a.com', 'a.*.com', 'example.123', 'a_b.com']) assert.ok(wildcardDomainProblem(bad), bad);
     assert.ok(fqdnProblem('*.example.com'));
   });

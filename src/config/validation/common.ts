@@ -54,7 +54,7 @@ function labelsProblem(domain: string, rest: string): string | undefined {
   if (/^[0-9]+$/.test(tld)) return `host ${quote(domain)} is not valid: the top-level label ${quote(tld)} cannot be all digits`;
   for (let i = 0; i < parts.length; i++) {
     const label = parts[i] ?? '';
-    if (i === parts.length - 1 && label === '' && i > 0) return undefined; // trailing dot: `istio.io.`
+    if (i === parts.length - 1 && label === '') return undefined; // trailing dot: `istio.io.`
     if (label.includes('*')) return `host ${quote(domain)} is not valid: a wildcard is allowed only at the start of the first label (*.example.com, *)`;
     if (!isDnsLabel(label)) {
       return `host ${quote(domain)} is not valid: label ${quote(label)} must be 1-63 letters, digits or '-', not starting or ending with '-'`;

@@ -46,6 +46,12 @@ describe('Sidecar semantic rules', () => {
     assertOneError(sidecar({ egress: [{ port: { number: 80, protocol: 'WEBSOCKET', name: 'a' }, hosts: ['./*'] }] }), 'spec.egress[0].port.protocol', 'unsupported protocol');
   });
 
+  it('warns that bind needs a port on egress listeners', () => {
+    const ds = sidecar({ egress: [{ bind: '127.0.0.1', hosts: ['./*'] }] });
+    assertNoErrors(ds);
+    assertWarning(ds, 'spec.egress[0].bind', 'without a port');
+  });
+
   it('checks ingress listeners', () => {
     assertOneError(sidecar({ ingress: [{ defaultEndpoint: '127.0.0.1:80' }] }), 'spec.ingress[0].port', 'needs a port');
     assertOneError(sidecar({ ingress: [{ port: { number: 9080, protocol: 'HTTP', name: 'http' }, defaultEndpoint: '10.0.0.1:8080' }] }), 'spec.ingress[0].defaultEndpoint', '127.0.0.1:PORT');

@@ -64,6 +64,7 @@ export function validateSidecar(c: Checker, spec: Obj): void {
       if (portless) c.error(p, 'only one egress listener may omit port (the catch-all listener)');
       else if (i !== egress.length - 1) c.error(p, 'the egress listener without a port (the catch-all) must be the last one in the list');
       portless = true;
+      if (str(l.bind)) c.warn([...p, 'bind'], 'bind has no effect on an egress listener without a port: add port (number, protocol, name)');
     } else {
       if ((num(port.targetPort) ?? 0) > 0) c.error([...p, 'port', 'targetPort'], 'targetPort has no effect on Sidecars: remove it');
       checkListenerPort(c, [...p, 'port'], port);
