@@ -15,6 +15,8 @@ export const ErrorCodes = {
   MESH_ERR_CAPTURE_APPLY: 'iptables-restore or ip rejected the capture rules or the network namespace operation',
   MESH_ERR_ORIGDST_UNAVAILABLE: 'the SO_ORIGINAL_DST addon is not built or the platform is not Linux',
   MESH_ERR_ORIGDST_LOOKUP: 'getsockopt(SO_ORIGINAL_DST) failed for a connection (it was not redirected, or the socket is closed)',
+  MESH_ERR_CONTROLPLANE_UNREACHABLE: 'the CLI could not connect to the control plane API',
+  MESH_ERR_CONTROLPLANE_REQUEST: 'the control plane API refused a request',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

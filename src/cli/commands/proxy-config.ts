@@ -13,13 +13,16 @@ import { clusterSummary, clustersJson, clustersYaml } from '../../xds/configdump
 import type { ConfigDump } from '../../xds/configdump/dump.ts';
 import { endpointStatusTable, endpointSummary, endpointsJson, endpointsYaml } from '../../xds/configdump/endpoints.ts';
 import type { CommandIO } from '../main.ts';
+import { callControlPlane, controlPlaneUrl } from '../client.ts';
 
 export const summary = 'Show what a pod\'s sidecar is given: endpoints or clusters (istioctl proxy-config)';
 export const usage = `Usage: tsmesh proxy-config endpoint|cluster <pod>[.<namespace>] -f PATH... [flags]
        tsmesh proxy-config endpoint|cluster --config-dump FILE [flags]
 
-Computes the configuration the pod's sidecar would receive from the Kubernetes and Istio YAML under
-PATH (files, directories, '-' for stdin), or renders an Envoy admin config dump (/config_dump?include_eds).
+With -f: computes the configuration the pod's sidecar would receive from the Kubernetes and Istio YAML
+under PATH (files, directories, '-' for stdin). Without -f: asks the running control plane
+(--controlplane URL, $TSMESH_CONTROLPLANE, default http://127.0.0.1:15014). With --config-dump: renders
+an Envoy admin config dump (/config_dump?include_eds).
 <pod> may also be deployment/<name> (its first pod).
 
 Flags:
@@ -28,6 +31,7 @@ Flags:
   -o, --output FORMAT     short (default), json or yaml
       --set KEY=VALUE     mesh config override, e.g. meshConfig.outboundTrafficPolicy.mode=REGISTRY_ONLY
       --config-dump FILE  render this Envoy config dump instead of computing one
+      --controlplane URL  the control plane to ask when no -f is given
   endpoint filters: --address IP:PORT  --port N  --cluster NAME  --status HEALTHY|UNHEALTHY|...
   cluster filters:  --fqdn HOST  --port N  --subset NAME  --direction inbound|outbound`;
 
@@ -41,6 +45,7 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
       output: { type: 'string', short: 'o', default: 'short' },
       set: { type: 'string', multiple: true },
       'config-dump': { type: 'string' },
+      controlplane: { type: 'string' },
       address: { type: 'string' },
       port: { type: 'string' },
       cluster: { type: 'string' },
@@ -66,15 +71,21 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   } else {
     const files = [...(values.filename ?? []), ...extra];
     if (!pod) throw new MeshError('MESH_ERR_CLI_USAGE', `proxy-config: name a pod\n${usage}`);
-    if (files.length === 0) throw new MeshError('MESH_ERR_CLI_USAGE', 'proxy-config: give the YAML to compute from with -f PATH (a live control plane comes with `tsmesh controlplane`)');
-    const ns = values.namespace ?? 'default';
-    const loaded = await loadPaths(files, { defaultNamespace: ns, ...(io.stdin !== undefined ? { stdin: io.stdin } : {}) });
-    for (const d of loaded.diagnostics.filter((x) => x.severity === 'error')) io.err(`warning: skipped: ${d.file}:${d.line}:${d.col}: ${d.message}`);
-    let { mesh } = meshConfigFromResources(loaded.resources);
-    if (values.set?.length) mesh = applyMeshOverrides(mesh, values.set);
-    const push = buildPushContext(loaded.resources, { mesh });
-    const workload = findWorkload(push.registry, pod, ns);
-    dump = buildConfigDump(proxyInfoFor(workload), push);
+    if (files.length === 0) {
+      // Live: the config the running control plane computes for this pod.
+      const ref = pod.includes('.') || !values.namespace ? pod : `${pod}.${values.namespace}`;
+      const q = `?proxyID=${encodeURIComponent(ref)}${values.namespace ? `&namespace=${encodeURIComponent(values.namespace)}` : ''}`;
+      dump = (await callControlPlane<ConfigDump>(controlPlaneUrl(values.controlplane), `/debug/config_dump${q}`)).body;
+    } else {
+      const ns = values.namespace ?? 'default';
+      const loaded = await loadPaths(files, { defaultNamespace: ns, ...(io.stdin !== undefined ? { stdin: io.stdin } : {}) });
+      for (const d of loaded.diagnostics.filter((x) => x.severity === 'error')) io.err(`warning: skipped: ${d.file}:${d.line}:${d.col}: ${d.message}`);
+      let { mesh } = meshConfigFromResources(loaded.resources);
+      if (values.set?.length) mesh = applyMeshOverrides(mesh, values.set);
+      const push = buildPushContext(loaded.resources, { mesh });
+      const workload = findWorkload(push.registry, pod, ns);
+      dump = buildConfigDump(proxyInfoFor(workload), push);
+    }
   }
 
   if (kind === 'endpoint') {
