@@ -3,7 +3,8 @@
 
 import { loadPaths, loadString } from '../../src/config/loader.ts';
 import { defaultMeshConfig, type MeshConfig } from '../../src/config/mesh-config.ts';
-import type { Resource } from '../../src/config/resource.ts';
+import { resourceKey, type Resource } from '../../src/config/resource.ts';
+import type { Workload } from '../../src/registry/types.ts';
 import { buildPushContext, type PushContext } from '../../src/controlplane/model/push-context.ts';
 import { computeSidecarScope, type ProxyInfo, type SidecarScope } from '../../src/controlplane/model/sidecar-scope.ts';
 import { proxyInfoFor } from '../../src/controlplane/debug/proxy-ref.ts';
@@ -17,12 +18,21 @@ import { istioPath } from '../helpers/shared.ts';
 export const BOOKINFO = istioPath('samples', 'bookinfo', 'platform', 'kube', 'bookinfo.yaml');
 export const bookinfoNet = (file: string): string => istioPath('samples', 'bookinfo', 'networking', file);
 
-/** Loads files (namespace `ns` for resources that name none) and inline YAML documents. */
+/**
+ * Loads files (namespace `ns` for resources that name none) and inline YAML documents, in order. As with
+ * `kubectl apply` of one file after another, a later resource of the same kind, namespace and name
+ * replaces the earlier one (virtual-service-reviews-test-v2.yaml after virtual-service-all-v1.yaml).
+ */
 export async function load(paths: readonly string[], ns = 'default', inline: readonly string[] = []): Promise<Resource[]> {
   const res = await loadPaths(paths, { defaultNamespace: ns });
-  const out = [...res.resources];
-  inline.forEach((text, i) => out.push(...loadString(text, `inline-${i}.yaml`, { defaultNamespace: ns }).resources));
-  return out;
+  const all = [...res.resources];
+  inline.forEach((text, i) => all.push(...loadString(text, `inline-${i}.yaml`, { defaultNamespace: ns }).resources));
+  const byKey = new Map<string, Resource>();
+  for (const r of all) {
+    byKey.delete(resourceKey(r));
+    byKey.set(resourceKey(r), r);
+  }
+  return [...byKey.values()];
 }
 
 /** Parses inline YAML documents (namespace `ns` for resources that name none). */
@@ -73,16 +83,21 @@ export interface ProxyConfig {
   vip(hostname: string): string;
 }
 
-/** The generated config of the first pod whose `app` label is `app` in `namespace`. */
-export function proxyFor(resources: readonly Resource[], app: string, namespace = 'default', meshConfig: MeshConfig = mesh()): ProxyConfig {
+/** The generated config of the first pod in `namespace` whose `app` label is `select` (or that `select` accepts). */
+export function proxyFor(resources: readonly Resource[], select: string | ((w: Workload) => boolean), namespace = 'default', meshConfig: MeshConfig = mesh()): ProxyConfig {
   const push = buildPushContext(resources, { mesh: meshConfig });
-  const w = push.registry.workloads.find((x) => x.namespace === namespace && x.labels.app === app);
-  if (!w) throw new Error(`no pod with app=${app} in ${namespace}`);
+  const accept = typeof select === 'string' ? (x: Workload) => x.labels.app === select : select;
+  const w = push.registry.workloads.find((x) => x.namespace === namespace && accept(x));
+  if (!w) throw new Error(`no pod ${typeof select === 'string' ? `with app=${select} ` : 'selected '}in ${namespace}`);
   const proxy = proxyInfoFor(w);
   const scope = computeSidecarScope(proxy, push);
   const listeners = buildListeners(proxy, push, scope);
   const routes = buildRoutes(proxy, push, scope);
   const clusters = buildClusters(proxy, push, scope);
+  for (const [kind, names] of [['listener', listeners.map((l) => l.name)], ['route configuration', routes.map((r) => r.name)]] as const) {
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) throw new Error(`duplicate ${kind} name ${dup}: Envoy would reject the update`);
+  }
   return {
     proxy,
     push,
