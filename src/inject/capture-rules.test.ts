@@ -241,6 +241,7 @@ describe('captureConfigFromPod', () => {
     assert.equal(captureConfigFromPod({ [A.includeOutboundIPRanges]: '*' }).includeOutboundIPRanges, '*');
     assert.deepEqual(captureConfigFromPod({ [A.includeInboundPorts]: '' }).includeInboundPorts, []);
     assert.deepEqual(captureConfigFromPod({ [A.statusPort]: '0' }).excludeInboundPorts, [15090, 15021]);
+    assert.deepEqual(captureConfigFromPod({ [A.statusPort]: '15030' }).excludeInboundPorts, [15090, 15021, 15030]);
     assert.equal(captureConfigFromPod({ [A.interceptionMode]: 'NONE' }).mode, 'NONE');
   });
 

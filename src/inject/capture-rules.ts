@@ -216,7 +216,9 @@ export function captureConfigFromPod(
     statusPort = v.status.trim() === '0' ? undefined : parseSinglePort(v.status, `annotation ${A.statusPort}`);
   }
   if (v.exclIn !== undefined || v.status !== undefined) {
-    const own = v.exclIn === undefined ? [] : parsePortList(v.exclIn, `annotation ${A.excludeInboundPorts}`);
+    const own = v.exclIn === undefined
+      ? defaults.excludeInboundPorts.filter((p) => p !== DEFAULT_STATUS_PORT)
+      : parsePortList(v.exclIn, `annotation ${A.excludeInboundPorts}`);
     cfg.excludeInboundPorts = unique([...ALWAYS_EXCLUDED_INBOUND, ...own, ...(statusPort === undefined ? [] : [statusPort])]);
   }
   if (v.exclOut !== undefined) cfg.excludeOutboundPorts = parsePortList(v.exclOut, `annotation ${A.excludeOutboundPorts}`);

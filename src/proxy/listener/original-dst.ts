@@ -11,31 +11,32 @@ export interface OriginalDst {
   family: 4 | 6;
 }
 
-interface Addon { originalDst(fd: number): OriginalDst }
+/** The addon's one function: getsockopt(SO_ORIGINAL_DST) on a file descriptor. */
+export interface OriginalDstAddon { originalDst(fd: number): OriginalDst }
 
 /** Where `npm ci` (the package's install script) puts the addon, relative to the package root. */
 export const ADDON_PATH = 'build/Release/original_dst.node';
 const BUILD_HINT = 'build it with `npm rebuild` in the tsmesh folder (needs python3, make and g++: `apt-get install -y python3 make g++`)';
 
-let loaded: Addon | Error | undefined;
+let loaded: OriginalDstAddon | Error | undefined;
 
 /**
  * Loads the addon from `path` (absolute; default the package's build/Release/original_dst.node).
  * Throws MESH_ERR_ORIGDST_UNAVAILABLE off Linux or when the file is missing or does not load.
  */
-export function loadOriginalDstAddon(path: string = new URL(`../../../${ADDON_PATH}`, import.meta.url).pathname): Addon {
+export function loadOriginalDstAddon(path: string = new URL(`../../../${ADDON_PATH}`, import.meta.url).pathname): OriginalDstAddon {
   if (process.platform !== 'linux') {
     throw new MeshError('MESH_ERR_ORIGDST_UNAVAILABLE', `SO_ORIGINAL_DST needs Linux (this is ${process.platform}): the sidecar's outbound capture runs only on Linux`);
   }
   try {
-    return createRequire(import.meta.url)(path) as Addon;
+    return createRequire(import.meta.url)(path) as OriginalDstAddon;
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err);
     throw new MeshError('MESH_ERR_ORIGDST_UNAVAILABLE', `the SO_ORIGINAL_DST addon ${path} could not be loaded (${why}); ${BUILD_HINT}`, { cause: err });
   }
 }
 
-function addon(): Addon {
+function addon(): OriginalDstAddon {
   if (loaded === undefined) {
     try {
       loaded = loadOriginalDstAddon();

@@ -9,11 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { applyCaptureRules, readNatRules, removeCaptureRules } from '../../../src/inject/capture-apply.ts';
 import { DEFAULT_CAPTURE_CONFIG, renderCaptureRules } from '../../../src/inject/capture-rules.ts';
-import { attachToBridge, cleanupAll, createNetns, ensureBridge, execInNetns, listLinks, listNetns, vethName } from '../../../src/runtime/netns.ts';
+import { attachToBridge, cleanupAll, createNetns, ensureBridge, execInNetns, listLinks, listNetns, runTool, vethName } from '../../../src/runtime/netns.ts';
 import { collect, freeSubnet, jsonLines, netnsSkipReason, runPrefix } from '../../helpers/netns.ts';
 import { REPO_ROOT } from '../../helpers/shared.ts';
 
-const skip = netnsSkipReason();
+const skip = netnsSkipReason(['ip', 'iptables-restore', 'iptables-save', 'ip6tables-restore', 'setpriv']);
 const serverScript = fileURLToPath(new URL('./od-server.ts', import.meta.url));
 const clientScript = fileURLToPath(new URL('./od-client.ts', import.meta.url));
 const NOBODY = 65534;
@@ -64,7 +64,7 @@ describe('capture rules in a real network namespace', { skip, timeout: 120_000 }
       hostServer?.once('error', reject).listen(9080, gw, () => resolve());
     });
     // The "sidecar": runs as UID 1337 like istio-proxy, listens on 15001 and 15006.
-    server = execInNetns(ns, [process.execPath, '--import', 'tsx', serverScript, '15001', '15006'], { uid: PROXY_UID, cwd: REPO_ROOT });
+    server = execInNetns(ns, [process.execPath, '--import', 'tsx', serverScript, '15001', '15006', ':::15011'], { uid: PROXY_UID, cwd: REPO_ROOT });
     conns = jsonLines<Conn>(server);
     await conns.waitFor((l) => l.event === 'ready');
   });
@@ -125,6 +125,20 @@ describe('capture rules in a real network namespace', { skip, timeout: 120_000 }
     const conn = await conns.waitFor((l) => l.event === 'conn' && l.listener === 15006);
     assert.deepEqual(conn.originalDst, { address: podIp, port: 9080, family: 4 });
     assert.equal(await reply(15021), 'ECONNREFUSED', '15021 (health) is excluded from inbound capture');
+  });
+
+  it('reads IPv6 and IPv4-mapped original destinations on a dual-stack listener', async () => {
+    const v6 = `fd00:250:${gw.split('.')[2] ?? '0'}::`;
+    await runTool(['ip', '-n', ns, 'addr', 'add', `${v6}2/64`, 'dev', 'eth0', 'nodad']);
+    const mapped = gw.replace(/\.1$/, '.98');
+    await runTool(['ip', 'netns', 'exec', ns, 'iptables-restore', '--noflush'], { input: `*nat\n-I OUTPUT 1 -p tcp -d ${mapped}/32 -j REDIRECT --to-ports 15011\nCOMMIT\n` });
+    await runTool(['ip', 'netns', 'exec', ns, 'ip6tables-restore', '--noflush'], { input: `*nat\n-A OUTPUT -p tcp -d ${v6}99/128 -j REDIRECT --to-ports 15011\nCOMMIT\n` });
+    assert.equal((await call(`${v6}99`, 9443, NOBODY)).reply, 'hello from 15011');
+    const c6 = await conns.waitFor((l) => l.event === 'conn' && l.listener === 15011 && l.originalDst?.family === 6);
+    assert.deepEqual(c6.originalDst, { address: `${v6}99`, port: 9443, family: 6 });
+    assert.equal((await call(mapped, 8443, NOBODY)).reply, 'hello from 15011');
+    const c4 = await conns.waitFor((l) => l.event === 'conn' && l.listener === 15011 && l.originalDst?.family === 4);
+    assert.deepEqual(c4.originalDst, { address: mapped, port: 8443, family: 4 });
   });
 
   it('applies again without duplicating rules, and removeCaptureRules restores direct traffic', async () => {

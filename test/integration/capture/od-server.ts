@@ -1,13 +1,18 @@
-// Test fixture run inside a pod namespace: listens on the given ports and prints, per connection, one JSON
-// line with the listener port and getOriginalDst's answer (or its error code); replies "hello from <port>".
+// Test fixture run inside a pod namespace: listens on the given [host:]port specs (default host 0.0.0.0; "::" is
+// dual-stack) and prints, per connection, one JSON line with the listener port and getOriginalDst's answer
+// (or its error code); replies "hello from <port>".
 
 import { createServer } from 'node:net';
 import { getOriginalDst } from '../../../src/proxy/listener/original-dst.ts';
 import { isMeshError } from '../../../src/common/errors.ts';
 
-const ports = process.argv.slice(2).map(Number);
+const specs = process.argv.slice(2).map((spec) => {
+  const i = spec.lastIndexOf(':');
+  return i < 0 ? { host: '0.0.0.0', port: Number(spec) } : { host: spec.slice(0, i), port: Number(spec.slice(i + 1)) };
+});
+const ports = specs.map((s) => s.port);
 let listening = 0;
-for (const port of ports) {
+for (const { host, port } of specs) {
   const server = createServer((socket) => {
     let line: Record<string, unknown>;
     try {
@@ -19,7 +24,7 @@ for (const port of ports) {
     socket.on('error', () => undefined);
     socket.end(`hello from ${port}`);
   });
-  server.listen(port, '0.0.0.0', () => {
+  server.listen(port, host, () => {
     listening++;
     if (listening === ports.length) process.stdout.write(JSON.stringify({ event: 'ready', ports }) + '\n');
   });
