@@ -4,6 +4,7 @@ import type { MeshConfig } from '../../config/mesh-config.ts';
 import type { Resource } from '../../config/resource.ts';
 import type { IstioIngressListener, L4MatchAttributes, RouteDestination, VirtualServiceSpec } from '../../config/types.ts';
 import { isHttpProtocol, parseProtocol, protocolForPort, type Protocol } from '../../registry/protocol.ts';
+import type { MeshService } from '../../registry/types.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { ProxyInfo, SidecarScope } from '../model/sidecar-scope.ts';
 import { resolveTargetPort } from './clusters.ts';
@@ -67,7 +68,9 @@ export const ISTIO_JSON_ACCESS_LOG_FORMAT: Readonly<Record<string, string>> = {
 export function buildListeners(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyListener[] {
   const accessLog = accessLogConfig(push.mesh);
   const policyCluster = scope.outboundTrafficPolicy.mode === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
-  const env: Env = { proxy, push, scope, accessLog, policyCluster };
+  const services = new Map<string, MeshService>();
+  for (const s of scope.services) if (!services.has(s.hostname)) services.set(s.hostname, s);
+  const env: Env = { proxy, push, scope, accessLog, policyCluster, services };
   const inbound = inboundPorts(proxy, push, scope);
   const bound = inbound.filter((p) => p.captureMode === 'NONE').map((p) => boundIngressListener(p, env));
   const boundNames = new Set(bound.map((l) => l.name));
@@ -89,6 +92,8 @@ interface Env {
   accessLog: Json[] | undefined;
   /** Where unmatched outbound traffic goes: PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY). */
   policyCluster: string;
+  /** Visible services by hostname. */
+  services: Map<string, MeshService>;
 }
 
 /** The access_log entries for meshConfig.accessLogFile (TEXT or JSON, Istio's default formats); undefined when off. */
@@ -176,12 +181,11 @@ function listenerFilter(kind: 'tls_inspector' | 'http_inspector' | 'original_dst
 }
 
 function actionContext(vs: Resource<VirtualServiceSpec> | undefined, port: number, env: Env): ActionContext {
-  const services = new Map(env.scope.services.map((s) => [s.hostname, s] as const));
   return {
     port,
     domain: env.push.registry.domain,
     namespace: vs?.metadata.namespace ?? env.proxy.namespace,
-    service: (h) => services.get(h),
+    service: (h) => env.services.get(h),
     destinationRule: (h) => env.scope.destinationRules.get(h),
   };
 }

@@ -184,23 +184,42 @@ export function appliesToMesh(vs: Resource<VirtualServiceSpec>): boolean {
   return !gws || gws.length === 0 || gws.includes('mesh');
 }
 
+interface VsIndex {
+  exact: Map<string, Resource<VirtualServiceSpec>>;
+  /** Wildcard hosts, longest first; equal lengths keep VirtualService order. */
+  wildcards: Array<{ host: string; vs: Resource<VirtualServiceSpec> }>;
+}
+
+const vsIndexes = new WeakMap<readonly Resource<VirtualServiceSpec>[], Map<string, VsIndex>>();
+
+/** Host index of a VirtualService list, built once per list and domain (lists come from an immutable scope). */
+function vsIndex(vss: readonly Resource<VirtualServiceSpec>[], domain: string): VsIndex {
+  let byDomain = vsIndexes.get(vss);
+  if (!byDomain) vsIndexes.set(vss, (byDomain = new Map()));
+  let idx = byDomain.get(domain);
+  if (idx) return idx;
+  idx = { exact: new Map(), wildcards: [] };
+  for (const vs of vss) {
+    if (!appliesToMesh(vs)) continue;
+    for (const h of vsHosts(vs, domain)) {
+      const key = h.toLowerCase();
+      if (!idx.exact.has(key)) idx.exact.set(key, vs);
+      if (isWildcardHost(h)) idx.wildcards.push({ host: key, vs });
+    }
+  }
+  idx.wildcards.sort((a, b) => b.host.length - a.host.length);
+  byDomain.set(domain, idx);
+  return idx;
+}
+
 /**
  * The VirtualService that routes `hostname`: an exact host beats a wildcard, a longer wildcard beats a
  * shorter one, and among equals the earlier VirtualService wins (Istio's oldest-first order).
  */
 export function virtualServiceFor(hostname: string, vss: readonly Resource<VirtualServiceSpec>[], domain: string): Resource<VirtualServiceSpec> | undefined {
-  let best: Resource<VirtualServiceSpec> | undefined;
-  let bestScore = -1;
-  for (const vs of vss) {
-    if (!appliesToMesh(vs)) continue;
-    for (const h of vsHosts(vs, domain)) {
-      if (!hostMatches(h, hostname)) continue;
-      const score = h.toLowerCase() === hostname.toLowerCase() || !isWildcardHost(h) ? 100_000 : h.length;
-      if (score > bestScore) {
-        best = vs;
-        bestScore = score;
-      }
-    }
-  }
-  return best;
+  const idx = vsIndex(vss, domain);
+  const h = hostname.toLowerCase();
+  const exact = idx.exact.get(h);
+  if (exact) return exact;
+  return idx.wildcards.find((w) => hostMatches(w.host, h))?.vs;
 }

@@ -2,7 +2,7 @@
 
 import type { Resource } from '../../config/resource.ts';
 import type { HTTPMatchRequest, HTTPRoute, VirtualServiceSpec } from '../../config/types.ts';
-import { hostMatches } from '../../registry/host.ts';
+import { hostMatches, isWildcardHost } from '../../registry/host.ts';
 import type { MeshService } from '../../registry/types.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { ProxyInfo, SidecarScope } from '../model/sidecar-scope.ts';
@@ -62,7 +62,7 @@ function buildRouteConfiguration(planned: PlannedRouteConfig, proxy: ProxyInfo, 
     for (const vs of planned.virtualServices) {
       if (!appliesToMesh(vs) || !vsCoversPort(vs, port)) continue;
       for (const host of vsHosts(vs, domain)) {
-        if (scope.services.some((s) => hostMatches(host, s.hostname) || hostMatches(s.hostname, host))) continue;
+        if (isWildcardHost(host) ? scope.services.some((s) => hostMatches(host, s.hostname)) : scope.isVisible(host)) continue;
         const routes = virtualServiceRoutes(vs, matchCtx, actionContext(vs.metadata.namespace, port, domain, scope, services));
         addVhost(`${host}:${port}`, [host, `${host}:${port}`], routes);
       }
@@ -201,7 +201,7 @@ export function inboundRouteConfig(port: number, operationHost: string | undefin
             name: 'default',
             match: { prefix: '/' },
             route: { cluster, timeout: routeTimeout(undefined), max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } },
-            decorator: { operation: `${operationHost ?? cluster}:${port}/*` },
+            decorator: { operation: operationHost ? `${operationHost}:${port}/*` : `${cluster}/*` },
           },
         ],
       },
