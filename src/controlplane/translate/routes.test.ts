@@ -153,6 +153,12 @@ spec:
       delay: {fixedDelay: 5s, percentage: {value: 50}}
       abort: {httpStatus: 503, percentage: {value: 10.5}}
     route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /mirrors}}]
+    mirrors:
+    - destination: {host: backend, subset: v2}
+      percentage: {value: 5}
+    - destination: {host: api.other.svc.cluster.local}
+    route: [{destination: {host: backend, subset: v1}}]
   - match: [{uri: {prefix: /mirror}}]
     mirror: {host: backend, subset: v2}
     mirrorPercentage: {value: 25}
@@ -224,6 +230,11 @@ describe('routes: VirtualService actions', () => {
   });
   it('mirror to a subset with a percentage', () => {
     assert.deepEqual(call('/mirror').mirrors, [{ cluster: `outbound|8080|v2|${BACKEND}`, percent: 25 }]);
+    assert.deepEqual(call('/mirrors').mirrors, [
+      { cluster: `outbound|8080|v2|${BACKEND}`, percent: 5 },
+      { cluster: 'outbound|8080||api.other.svc.cluster.local', percent: 100 },
+    ]);
+    assert.equal(call('/rewrite').mirrors, undefined);
   });
   it('header operations at route and destination level, weights kept', () => {
     const r = call('/headers');
@@ -311,6 +322,17 @@ spec:
       loadBalancer: {consistentHash: {httpCookie: {name: session, ttl: 60s}}}
 ---
 apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: multi, namespace: other}
+spec:
+  host: multi.other.svc.cluster.local
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpQueryParameterName: user}}
+    portLevelSettings:
+    - port: {number: 9090}
+      loadBalancer: {consistentHash: {useSourceIp: true}}
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: api-routes, namespace: other}
 spec:
@@ -322,6 +344,9 @@ spec:
 `);
     assert.deepEqual(p.call({ port: 8080, host: 'api.other', path: '/x' }).hashPolicy, [{ header: { header_name: 'x-user' } }]);
     assert.deepEqual(p.call({ port: 8080, host: 'api.other', path: '/sticky' }).hashPolicy, [{ cookie: { name: 'session', ttl: '60s' } }]);
+    assert.equal(p.call({ port: 8080, host: 'backend', path: '/x' }).hashPolicy, undefined, 'no consistentHash, no hash policy');
+    assert.deepEqual(p.call({ port: 8080, host: 'multi.other' }).hashPolicy, [{ query_parameter: { name: 'user' } }]);
+    assert.deepEqual(p.call({ port: 9090, host: 'multi.other:9090' }).hashPolicy, [{ connection_properties: { source_ip: true } }], 'port-level setting');
   });
   it('ServiceEntry hosts, a wildcard host, and a VirtualService host that is no service', () => {
     const p = config(`apiVersion: networking.istio.io/v1
