@@ -257,32 +257,25 @@ export class AdsServer<S> {
     return port;
   }
 
-  /** Ends every stream and stops serving. */
+  /** Ends every stream (each gets an OK status, waited for up to 1 s), then closes the server and its connections. */
   async stop(): Promise<void> {
     this.#debouncer.stop();
     for (const conn of [...this.#connections.values()]) this.#close(conn, 'server stopping');
-    for (const call of this.#calls) {
-      try {
-        call.end();
-      } catch {
-        // already finished
-      }
-    }
+    const calls = [...this.#calls];
     this.#calls.clear();
     const server = this.#server;
     this.#server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, 2000);
-      force.unref();
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(calls.map(endCall)),
+      new Promise<void>((resolve) => {
+        grace = setTimeout(resolve, 1000);
+        grace.unref();
+      }),
+    ]);
+    clearTimeout(grace);
+    // not tryShutdown: a graceful HTTP/2 close can leave an idle client connection half-open forever
+    server?.forceShutdown();
   }
 
   /** Queues a push; requests within the debounce window merge into one. */
@@ -553,6 +546,24 @@ export class AdsServer<S> {
       conn.sending = false;
     }
   }
+}
+
+/** Ends a stream with an OK status and resolves once that is written (or the stream is gone). */
+function endCall(call: AdsCall): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (call.destroyed || call.writableFinished) {
+      resolve();
+      return;
+    }
+    call.once('finish', () => resolve());
+    call.once('close', () => resolve());
+    call.once('error', () => resolve());
+    try {
+      call.end();
+    } catch {
+      resolve();
+    }
+  });
 }
 
 function drained(call: AdsCall): Promise<void> {
