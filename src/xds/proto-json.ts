@@ -45,8 +45,20 @@ function isPlainObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
+// protobufjs computes fullName on every read (walking the parents); the converter asks often
+const fullNames = new WeakMap<protobuf.ReflectionObject, string>();
+function fullNameOf(o: protobuf.ReflectionObject): string {
+  let n = fullNames.get(o);
+  if (n === undefined) {
+    n = o.fullName;
+    fullNames.set(o, n);
+  }
+  return n;
+}
+
 function shortName(type: protobuf.Type): string {
-  return type.fullName.startsWith('.') ? type.fullName.slice(1) : type.fullName;
+  const n = fullNameOf(type);
+  return n.startsWith('.') ? n.slice(1) : n;
 }
 
 function describe(v: unknown): string {
@@ -274,7 +286,7 @@ export class ProtoJson {
 
   /** JSON -> wire object for `type` (ready for type.encode). */
   toWire(type: protobuf.Type, json: Json, path: string = shortName(type)): unknown {
-    const name = type.fullName;
+    const name = fullNameOf(type);
     if (SPECIAL.has(name)) return this.#specialToWire(type, json, path);
     if (!isPlainObject(json)) throw new XdsShapeError(path, `expected an object (${shortName(type)}), got ${describe(json)}`);
     const out: JsonObject = {};
@@ -303,7 +315,7 @@ export class ProtoJson {
 
   /** Wire object (decoded message or plain object) -> JSON for `type`. */
   toJson(type: protobuf.Type, msg: unknown): unknown {
-    const name = type.fullName;
+    const name = fullNameOf(type);
     if (SPECIAL.has(name)) return this.#specialToJson(type, msg as JsonObject);
     const m = msg as JsonObject;
     const out: JsonObject = {};
@@ -347,7 +359,7 @@ export class ProtoJson {
     const typeName = shortName(type);
     const ipath = path === '' ? typeName : `${path}(${typeName.slice(typeName.lastIndexOf('.') + 1)})`;
     let wire: unknown;
-    if (SPECIAL.has(type.fullName)) {
+    if (SPECIAL.has(fullNameOf(type))) {
       wire = this.toWire(type, json.value, `${ipath}.value`);
     } else {
       const rest: JsonObject = {};
@@ -365,7 +377,7 @@ export class ProtoJson {
     if (!type) return { '@type': url, '@bytes': Buffer.from(value).toString('base64') };
     const decoded = type.decode(value);
     const json = this.toJson(type, decoded);
-    if (SPECIAL.has(type.fullName)) return { '@type': url, value: json };
+    if (SPECIAL.has(fullNameOf(type))) return { '@type': url, value: json };
     return { '@type': url, ...(json as JsonObject) };
   }
 
@@ -389,7 +401,7 @@ export class ProtoJson {
   #valueToWire(field: protobuf.Field, value: unknown, path: string): unknown {
     const rt = field.resolvedType;
     if (rt instanceof protobuf.Type) {
-      if (rt.fullName === '.google.protobuf.Value') return valueToWire(this.#vn, path, value);
+      if (fullNameOf(rt) === '.google.protobuf.Value') return valueToWire(this.#vn, path, value);
       return this.toWire(rt, value, path);
     }
     if (rt instanceof protobuf.Enum) return enumToWire(rt, value, path);
@@ -400,14 +412,14 @@ export class ProtoJson {
     const rt = field.resolvedType;
     if (rt instanceof protobuf.Type) return this.toJson(rt, v);
     if (rt instanceof protobuf.Enum) {
-      if (rt.fullName === '.google.protobuf.NullValue') return null;
+      if (fullNameOf(rt) === '.google.protobuf.NullValue') return null;
       return rt.valuesById[v as number] ?? v;
     }
     return scalarToJson(field.type, v);
   }
 
   #specialToWire(type: protobuf.Type, json: Json, path: string): unknown {
-    switch (type.fullName) {
+    switch (fullNameOf(type)) {
       case '.google.protobuf.Any': return this.anyToWire(json, path);
       case '.google.protobuf.Duration': return parseDuration(path, json);
       case '.google.protobuf.Timestamp': return parseTimestamp(path, json);
@@ -422,14 +434,14 @@ export class ProtoJson {
       default: {
         // wrappers: the plain value of their single `value` field
         const inner = type.fields.value;
-        if (!inner) throw new XdsShapeError(path, `unsupported well-known type ${type.fullName}`);
+        if (!inner) throw new XdsShapeError(path, `unsupported well-known type ${fullNameOf(type)}`);
         return { value: scalarToWire(path, inner.type, json) };
       }
     }
   }
 
   #specialToJson(type: protobuf.Type, m: JsonObject): unknown {
-    switch (type.fullName) {
+    switch (fullNameOf(type)) {
       case '.google.protobuf.Any': return this.anyToJson(m);
       case '.google.protobuf.Duration': return formatDuration(longToNumber(m.seconds ?? 0), Number(m.nanos ?? 0));
       case '.google.protobuf.Timestamp': return formatTimestamp(longToNumber(m.seconds ?? 0), Number(m.nanos ?? 0));
@@ -455,7 +467,7 @@ function defaultScalar(kind: string): unknown {
 }
 
 function enumToWire(e: protobuf.Enum, value: unknown, path: string): number {
-  if (e.fullName === '.google.protobuf.NullValue') return 0;
+  if (fullNameOf(e) === '.google.protobuf.NullValue') return 0;
   if (typeof value === 'string') {
     const n = e.values[value];
     if (n !== undefined) return n;
@@ -464,5 +476,5 @@ function enumToWire(e: protobuf.Enum, value: unknown, path: string): number {
   }
   const names = Object.keys(e.values);
   const listed = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ...` : names.join(', ');
-  throw new XdsShapeError(path, `${describe(value)} is not a value of enum ${e.fullName.slice(1)} (one of ${listed})`);
+  throw new XdsShapeError(path, `${describe(value)} is not a value of enum ${fullNameOf(e).slice(1)} (one of ${listed})`);
 }
