@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import dc from 'node:diagnostics_channel';
 import * as grpc from '@grpc/grpc-js';
-import { createAdsClient, type AdsClient, type AdsClientStream, type DiscoveryRequest, type DiscoveryResponse } from '../../xds/ads-service.ts';
+import {
+  createAdsClient, type AdsClient, type AdsClientStream, type DeltaAdsClientStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse,
+} from '../../xds/ads-service.ts';
 import { formatNodeId } from '../../xds/node.ts';
 import { decodeAny, TYPE_URLS } from '../../xds/protos.ts';
 import type { Logger } from '../../common/log.ts';
@@ -32,7 +34,7 @@ function generators(opts: { edsOnlyOnEndpoint?: boolean; failLds?: () => boolean
     },
     {
       typeUrl: TYPE_URLS.ENDPOINT,
-      generate: (_p, s, names) => names.map((n) => ({
+      generate: (_p, s, names) => names.filter((n) => s.services.some((svc) => clusterName(svc) === n)).map((n) => ({
         name: n,
         resource: {
           '@type': TYPE_URLS.ENDPOINT,
@@ -483,7 +485,7 @@ describe('ADS server (state of the world, real gRPC)', () => {
     }
   });
 
-  it('rejects a stream whose node id is not Istio-shaped, and answers delta xDS with UNIMPLEMENTED', async () => {
+  it('rejects a stream whose node id is not Istio-shaped', async () => {
     const h = await startHarness();
     const client = createAdsClient(`127.0.0.1:${h.port}`);
     try {
@@ -497,16 +499,6 @@ describe('ADS server (state of the world, real gRPC)', () => {
       assert.equal(st.code, grpc.status.INVALID_ARGUMENT);
       assert.match(st.details, /type~ip~podName\.namespace/);
       assert.equal(h.server.proxies().length, 0);
-
-      const d = client.DeltaAggregatedResources();
-      const dstatus = new Promise<grpc.StatusObject>((resolve) => {
-        d.on('status', resolve);
-        d.on('error', () => undefined);
-      });
-      d.write({ node: { id: 'sidecar~1.1.1.1~a.b~b.svc.cluster.local' }, type_url: TYPE_URLS.CLUSTER });
-      const ds = await dstatus;
-      assert.equal(ds.code, grpc.status.UNIMPLEMENTED);
-      assert.match(ds.details, /state-of-the-world/);
     } finally {
       client.close();
       await h.close();
@@ -527,6 +519,157 @@ describe('ADS server (state of the world, real gRPC)', () => {
       assert.equal(h.server.proxies().length, 0);
       assert.deepEqual(h.server.syncStatus(), []);
     } finally {
+      await h.close();
+    }
+  });
+});
+
+/** A minimal delta ADS client. */
+class DeltaTestProxy {
+  readonly client: AdsClient;
+  readonly stream: DeltaAdsClientStream;
+  readonly id: string;
+  readonly #queue: DeltaDiscoveryResponse[] = [];
+  readonly #waiters: Array<(r: DeltaDiscoveryResponse) => void> = [];
+  #first = true;
+
+  constructor(port: number, pod = 'details-v1-xyz') {
+    this.id = formatNodeId({ ip: '10.1.0.20', podName: pod, namespace: 'default' });
+    this.client = createAdsClient(`127.0.0.1:${port}`);
+    this.stream = this.client.DeltaAggregatedResources();
+    this.stream.on('data', (r: DeltaDiscoveryResponse) => {
+      const w = this.#waiters.shift();
+      if (w) w(r);
+      else this.#queue.push(r);
+    });
+    this.stream.on('error', () => undefined);
+  }
+
+  send(req: DeltaDiscoveryRequest): void {
+    if (this.#first) {
+      req = { ...req, node: { id: this.id, metadata: { NAMESPACE: 'default' } } };
+      this.#first = false;
+    }
+    this.stream.write(req);
+  }
+
+  next(): Promise<DeltaDiscoveryResponse> {
+    const r = this.#queue.shift();
+    if (r) return Promise.resolve(r);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  ack(r: DeltaDiscoveryResponse): void {
+    this.send({ type_url: r.type_url, response_nonce: r.nonce });
+  }
+
+  close(): void {
+    this.stream.cancel();
+    this.client.close();
+  }
+}
+
+const deltaNames = (r: DeltaDiscoveryResponse): string[] => r.resources.map((x) => x.name).sort();
+
+describe('ADS server (delta xDS, real gRPC)', () => {
+  it('sends only what changed and lists what vanished', async () => {
+    const h = await startHarness();
+    const p = new DeltaTestProxy(h.port);
+    try {
+      p.send({ type_url: TYPE_URLS.CLUSTER }); // wildcard
+      const first = await p.next();
+      assert.deepEqual(deltaNames(first), [clusterName('ratings'), clusterName('reviews')]);
+      assert.deepEqual(first.removed_resources, []);
+      assert.equal(first.resources[0]?.resource?.type_url, TYPE_URLS.CLUSTER);
+      const acked = nextEvent(XDS_EVENTS.ack);
+      p.ack(first);
+      await acked;
+      const [st] = h.server.syncStatus();
+      assert.equal(st?.protocol, 'delta');
+      assert.equal(st?.types.find((t) => t.type === 'CDS')?.state, 'SYNCED');
+
+      // an endpoint change: EDS is answered, CDS (unchanged) is not; CDS is handled first in a push,
+      // so the EDS response proves the CDS turn produced nothing
+      p.send({ type_url: TYPE_URLS.ENDPOINT, resource_names_subscribe: [clusterName('reviews')] });
+      p.ack(await p.next());
+      h.snap.current = { ...h.snap.current, endpoints: { [clusterName('reviews')]: ['10.1.0.5', '10.1.0.6'] } };
+      h.server.push({ full: true, reasons: new Set(['endpoint']) });
+      h.clock.advance(100);
+      const eds = await p.next();
+      assert.equal(eds.type_url, TYPE_URLS.ENDPOINT, 'no CDS response for an unchanged cluster set');
+      assert.deepEqual(deltaNames(eds), [clusterName('reviews')]);
+      p.ack(eds);
+      // details appears and ratings goes
+      h.snap.current = { ...h.snap.current, services: ['reviews', 'details'] };
+      h.server.push({ full: true, reasons: new Set(['config']) });
+      h.clock.advance(100);
+      const change = await p.next();
+      assert.equal(change.type_url, TYPE_URLS.CLUSTER);
+      assert.equal(change.system_version_info, h.server.version);
+      assert.deepEqual(deltaNames(change), [clusterName('details')]);
+      assert.deepEqual(change.removed_resources, [clusterName('ratings')]);
+    } finally {
+      p.close();
+      await h.close();
+    }
+  });
+
+  it('answers named subscriptions incrementally, says which names do not exist, and stops after unsubscribe', async () => {
+    const h = await startHarness();
+    const p = new DeltaTestProxy(h.port);
+    try {
+      const reviews = clusterName('reviews');
+      const ratings = clusterName('ratings');
+      p.send({ type_url: TYPE_URLS.ENDPOINT, resource_names_subscribe: [reviews] });
+      const a = await p.next();
+      assert.deepEqual(deltaNames(a), [reviews]);
+      p.send({ type_url: TYPE_URLS.ENDPOINT, resource_names_subscribe: [ratings, 'outbound|80||nope.default.svc.cluster.local'], response_nonce: a.nonce });
+      const b = await p.next();
+      assert.deepEqual(deltaNames(b), [ratings], 'only the newly subscribed resource');
+      assert.deepEqual(b.removed_resources, ['outbound|80||nope.default.svc.cluster.local'], 'a subscribed name that does not exist');
+      const processed = nextEvent<{ nonce: string }>(XDS_EVENTS.ack, (e) => e.nonce === b.nonce);
+      p.send({ type_url: TYPE_URLS.ENDPOINT, resource_names_unsubscribe: [reviews], response_nonce: b.nonce });
+      await processed; // the same request ACKs b: once the ACK is seen, the unsubscribe is applied
+      assert.deepEqual(h.server.syncStatus()[0]!.types.find((t) => t.type === 'EDS')!.names, [ratings, 'outbound|80||nope.default.svc.cluster.local']);
+      // reviews changes (unsubscribed: not sent), then ratings changes (sent)
+      h.snap.current = { ...h.snap.current, endpoints: { [reviews]: ['10.9.9.9'] } };
+      h.server.push({ full: false, reasons: new Set(['endpoint']) });
+      h.clock.advance(100);
+      h.snap.current = { ...h.snap.current, endpoints: { [reviews]: ['10.9.9.9'], [ratings]: ['10.8.8.8'] } };
+      h.server.push({ full: false, reasons: new Set(['endpoint']) });
+      h.clock.advance(100);
+      const c = await p.next();
+      assert.deepEqual(deltaNames(c), [ratings]);
+      assert.equal(c.system_version_info, h.server.version);
+    } finally {
+      p.close();
+      await h.close();
+    }
+  });
+
+  it('skips resources a reconnecting proxy already holds (initial_resource_versions), and records NACKs', async () => {
+    const h = await startHarness();
+    const p1 = new DeltaTestProxy(h.port, 'details-v1-a');
+    const p2 = new DeltaTestProxy(h.port, 'details-v1-b');
+    try {
+      p1.send({ type_url: TYPE_URLS.CLUSTER });
+      const held = await p1.next();
+      const versions = Object.fromEntries(held.resources.map((r) => [r.name, r.version]));
+      versions['outbound|80||gone.default.svc.cluster.local'] = 'old';
+      p2.send({ type_url: TYPE_URLS.CLUSTER, initial_resource_versions: versions });
+      const again = await p2.next();
+      assert.deepEqual(again.resources, [], 'nothing the proxy already has');
+      assert.deepEqual(again.removed_resources, ['outbound|80||gone.default.svc.cluster.local']);
+
+      const nacked = nextEvent<XdsNackEvent>(XDS_EVENTS.nack);
+      p1.send({ type_url: TYPE_URLS.CLUSTER, response_nonce: held.nonce, error_detail: { code: 3, message: 'cluster rejected' } });
+      assert.equal((await nacked).message, 'cluster rejected');
+      const st = h.server.syncStatus().find((x) => x.proxyId === p1.id)!.types.find((t) => t.type === 'CDS')!;
+      assert.equal(st.state, 'STALE');
+      assert.equal(st.nack?.message, 'cluster rejected');
+    } finally {
+      p1.close();
+      p2.close();
       await h.close();
     }
   });

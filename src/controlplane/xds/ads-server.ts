@@ -11,11 +11,17 @@
 //  - a push (debounced) regenerates, per connection, the watched types whose generator is affected,
 //    in the order CDS, EDS, LDS, RDS, SDS, then any other; a connection still writing the previous
 //    push gets the latest merged request afterwards, not a backlog.
+// Delta (incremental) xDS on DeltaAggregatedResources follows the same rules with per-resource
+// versions (a hash of the encoded resource): only changed resources are sent, vanished ones are
+// listed in removed_resources, subscriptions change by resource_names_(un)subscribe.
 
 import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
 import dc from 'node:diagnostics_channel';
 import { logger, type Logger } from '../../common/log.ts';
-import { adsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse } from '../../xds/ads-service.ts';
+import {
+  adsServiceDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse, type XdsNode,
+} from '../../xds/ads-service.ts';
 import { parseNode, type ProxyIdentity } from '../../xds/node.ts';
 import { encodeAny, TYPE_SHORT_NAMES, TYPE_URLS, type AnyWire, type XdsObject } from '../../xds/protos.ts';
 import { DEFAULT_DEBOUNCE, Debouncer, systemClock, type Clock, type DebounceOptions } from './debounce.ts';
@@ -51,7 +57,7 @@ export interface NackInfo {
 /** What one connection watches of one type, and where the exchange stands. */
 export interface WatchState {
   readonly typeUrl: string;
-  /** Subscribed names; [] = wildcard. */
+  /** Subscribed names; [] = wildcard (delta: wildcard plus explicit names shows the names after '*'). */
   names: readonly string[];
   sentVersion?: string;
   sentNonce?: string;
@@ -72,6 +78,8 @@ export interface ConnectedProxy extends ProxyIdentity {
   readonly connectedAt: number;
   /** The peer address of the stream. */
   readonly peer: string;
+  /** 'delta' for DeltaAggregatedResources streams. */
+  readonly protocol: 'sotw' | 'delta';
   readonly watches: ReadonlyMap<string, Readonly<WatchState>>;
 }
 
@@ -96,6 +104,7 @@ export interface ProxySyncStatus {
   proxyId: string;
   connectionId: string;
   proxyType: ConnectedProxy['type'];
+  protocol: ConnectedProxy['protocol'];
   namespace: string;
   podName: string;
   ip: string;
@@ -113,7 +122,7 @@ export const XDS_EVENTS = {
   ack: 'tsmesh:xds:ack',
   /** { proxy, typeUrl, version, nonce, message } */
   nack: 'tsmesh:xds:nack',
-  /** { proxy, typeUrl, version, nonce, resources, bytes, trigger: 'request' | 'push', reasons } */
+  /** { proxy, typeUrl, version, nonce, resources, removed, bytes, trigger: 'request' | 'push', reasons } */
   push: 'tsmesh:xds:push',
 } as const;
 
@@ -127,6 +136,8 @@ export interface XdsPushEvent {
   version: string;
   nonce: string;
   resources: number;
+  /** Delta only: names listed in removed_resources. */
+  removed: number;
   bytes: number;
   trigger: 'request' | 'push';
   reasons: PushReason[];
@@ -160,6 +171,21 @@ export interface AdsServerOptions<S> {
 }
 
 type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+type AnyCall = AdsCall | DeltaCall;
+
+/** Delta bookkeeping of one type on one stream. */
+interface DeltaWatch {
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the proxy holds: resource name -> version. */
+  known: Map<string, string>;
+}
+
+interface Encoded {
+  any: AnyWire;
+  version?: string;
+}
 
 interface PushJob<S> {
   req: PushRequest;
@@ -170,7 +196,9 @@ interface PushJob<S> {
 interface Connection<S> {
   readonly proxy: ConnectedProxy;
   readonly watches: Map<string, WatchState>;
-  readonly call: AdsCall;
+  readonly call: AnyCall;
+  /** Present on delta streams. */
+  readonly delta?: Map<string, DeltaWatch>;
   pending?: PushJob<S>;
   sending: boolean;
   closed: boolean;
@@ -202,8 +230,8 @@ export class AdsServer<S> {
   readonly #log: Logger;
   readonly #debouncer: Debouncer<PushRequest>;
   readonly #connections = new Map<string, Connection<S>>();
-  readonly #calls = new Set<AdsCall>();
-  readonly #encoded = new WeakMap<object, AnyWire>();
+  readonly #calls = new Set<AnyCall>();
+  readonly #encoded = new WeakMap<object, Encoded>();
   readonly #nonceBase: string;
   #server: grpc.Server | undefined;
   #version: string;
@@ -240,14 +268,8 @@ export class AdsServer<S> {
     if (this.#server) throw new Error('AdsServer already started');
     const server = new grpc.Server({ 'grpc.max_send_message_length': -1, ...this.#opts.serverOptions });
     server.addService(adsServiceDefinition(), {
-      StreamAggregatedResources: (call: AdsCall) => this.#onStream(call),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-        call.on('error', () => undefined);
-        call.emit('error', {
-          code: grpc.status.UNIMPLEMENTED,
-          details: 'tsmesh serves state-of-the-world ADS only (StreamAggregatedResources); delta xDS (DeltaAggregatedResources) is not implemented',
-        });
-      },
+      StreamAggregatedResources: (call: AdsCall) => this.#onStream(call, 'sotw'),
+      DeltaAggregatedResources: (call: DeltaCall) => this.#onStream(call, 'delta'),
     });
     this.#server = server;
     const port = await new Promise<number>((resolve, reject) => {
@@ -300,27 +322,28 @@ export class AdsServer<S> {
       const typeUrls = new Set<string>([...this.#generators.keys(), ...conn.watches.keys()]);
       const types = [...typeUrls].sort((a, b) => orderIndex(a) - orderIndex(b) || a.localeCompare(b)).map((typeUrl) => typeStatus(typeUrl, conn.watches.get(typeUrl)));
       const p = conn.proxy;
-      out.push({ proxyId: p.id, connectionId: p.connectionId, proxyType: p.type, namespace: p.namespace, podName: p.podName, ip: p.ip, connectedAt: p.connectedAt, types });
+      out.push({ proxyId: p.id, connectionId: p.connectionId, proxyType: p.type, protocol: p.protocol, namespace: p.namespace, podName: p.podName, ip: p.ip, connectedAt: p.connectedAt, types });
     }
     return out.sort((a, b) => a.proxyId.localeCompare(b.proxyId) || a.connectionId.localeCompare(b.connectionId));
   }
 
   // ---- streams -----------------------------------------------------------------------------------
 
-  #onStream(call: AdsCall): void {
+  #onStream(call: AnyCall, protocol: 'sotw' | 'delta'): void {
     this.#calls.add(call);
     let conn: Connection<S> | undefined;
     const finish = (reason: string): void => {
       this.#calls.delete(call);
       if (conn) this.#close(conn, reason);
     };
-    call.on('data', (req: DiscoveryRequest) => {
+    call.on('data', (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
       try {
         if (!conn) {
-          conn = this.#open(call, req);
+          conn = this.#open(call, req.node, protocol);
           if (!conn) return;
         }
-        this.#onRequest(conn, req);
+        if (conn.delta) this.#onDeltaRequest(conn, conn.delta, req);
+        else this.#onRequest(conn, req);
       } catch (err) {
         this.#log.error('ADS request failed', { proxy: conn?.proxy.id, error: (err as Error).message });
       }
@@ -338,10 +361,10 @@ export class AdsServer<S> {
     call.on('close', () => finish('stream closed'));
   }
 
-  #open(call: AdsCall, req: DiscoveryRequest): Connection<S> | undefined {
+  #open(call: AnyCall, node: XdsNode | undefined, protocol: 'sotw' | 'delta'): Connection<S> | undefined {
     let identity: ProxyIdentity;
     try {
-      identity = parseNode(req.node);
+      identity = parseNode(node);
     } catch (err) {
       const message = (err as Error).message;
       this.#log.warn('ADS stream rejected', { peer: call.getPeer(), error: message });
@@ -354,11 +377,13 @@ export class AdsServer<S> {
       connectionId: `${identity.id}-${++this.#connCount}`,
       connectedAt: this.#clock.now(),
       peer: call.getPeer(),
+      protocol,
       watches,
     };
     const conn: Connection<S> = { proxy, watches, call, sending: false, closed: false };
+    if (protocol === 'delta') Object.assign(conn, { delta: new Map<string, DeltaWatch>() });
     this.#connections.set(proxy.connectionId, conn);
-    this.#log.info('ADS connected', { proxy: proxy.id, connection: proxy.connectionId, type: proxy.type, peer: proxy.peer });
+    this.#log.info('ADS connected', { proxy: proxy.id, connection: proxy.connectionId, type: proxy.type, protocol, peer: proxy.peer });
     if (channels.connect.hasSubscribers) channels.connect.publish({ proxy } satisfies XdsConnectEvent);
     return conn;
   }
@@ -387,7 +412,7 @@ export class AdsServer<S> {
       const w = watch ?? { typeUrl, names };
       w.names = [...names];
       conn.watches.set(typeUrl, w);
-      this.#send(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined);
+      this.#sendType(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, true);
       return;
     }
     if (nonce !== watch.sentNonce) {
@@ -409,33 +434,175 @@ export class AdsServer<S> {
     if (channels.ack.hasSubscribers) channels.ack.publish({ proxy, typeUrl, version, nonce } satisfies XdsAckEvent);
     if (!sameNames(watch.names, names)) {
       watch.names = [...names];
-      this.#send(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined);
+      this.#sendType(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, true);
+    }
+  }
+
+  #onDeltaRequest(conn: Connection<S>, delta: Map<string, DeltaWatch>, req: DeltaDiscoveryRequest): void {
+    const typeUrl = req.type_url ?? '';
+    const proxy = conn.proxy;
+    if (!this.#generators.has(typeUrl)) {
+      this.#log.warn('ADS delta request for a type this server does not serve', { proxy: proxy.id, type: typeUrl || '(empty)' });
+      return;
+    }
+    const nonce = req.response_nonce ?? '';
+    let watch = conn.watches.get(typeUrl);
+    if (watch && nonce !== '') {
+      if (nonce !== watch.sentNonce) {
+        this.#log.debug('ADS stale nonce ignored', { proxy: proxy.id, type: shortType(typeUrl), nonce, expected: watch.sentNonce });
+      } else if (req.error_detail) {
+        const message = req.error_detail.message ?? `error code ${req.error_detail.code ?? 'unknown'}`;
+        const version = watch.ackedVersion ?? '';
+        watch.lastNack = { version, nonce, message, at: this.#clock.now() };
+        this.#log.warn('ADS NACK', { proxy: proxy.id, type: shortType(typeUrl), rejected: watch.sentVersion, running: version, nonce, reason: message });
+        if (channels.nack.hasSubscribers) channels.nack.publish({ proxy, typeUrl, version, nonce, message } satisfies XdsNackEvent);
+      } else {
+        const version = watch.sentVersion ?? '';
+        watch.ackedVersion = version;
+        watch.ackedNonce = nonce;
+        watch.ackedAt = this.#clock.now();
+        this.#log.debug('ADS ACK', { proxy: proxy.id, type: shortType(typeUrl), version, nonce });
+        if (channels.ack.hasSubscribers) channels.ack.publish({ proxy, typeUrl, version, nonce } satisfies XdsAckEvent);
+      }
+    }
+    // subscription changes apply whatever the nonce: they are incremental and must not be lost
+    const subscribe = req.resource_names_subscribe ?? [];
+    const unsubscribe = req.resource_names_unsubscribe ?? [];
+    let d = delta.get(typeUrl);
+    const first = !d;
+    if (!d) {
+      // a first request that names nothing is a (legacy) wildcard subscription
+      d = { wildcard: subscribe.length === 0, names: new Set(), known: new Map(Object.entries(req.initial_resource_versions ?? {})) };
+      delta.set(typeUrl, d);
+    }
+    const added: string[] = [];
+    for (const n of subscribe) {
+      if (n === '*') {
+        if (!d.wildcard) added.push(n);
+        d.wildcard = true;
+      } else if (!d.names.has(n)) {
+        d.names.add(n);
+        added.push(n);
+      }
+    }
+    for (const n of unsubscribe) {
+      if (n === '*') d.wildcard = false;
+      else d.names.delete(n);
+      if (!d.wildcard) d.known.delete(n);
+    }
+    const names = d.wildcard ? (d.names.size > 0 ? ['*', ...d.names] : []) : [...d.names];
+    if (!watch) {
+      watch = { typeUrl, names };
+      conn.watches.set(typeUrl, watch);
+    } else {
+      watch.names = names;
+    }
+    if (!d.wildcard) for (const n of [...d.known.keys()]) if (!d.names.has(n)) d.known.delete(n);
+    if (first || added.length > 0) {
+      this.#sendDelta(conn, d, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, new Set(added.filter((n) => n !== '*')), true);
     }
   }
 
   // ---- responses ---------------------------------------------------------------------------------
 
-  /** Generates, encodes and writes one response; returns false when the stream wants a drain first. */
-  #send(conn: Connection<S>, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push', req: PushRequest | undefined): boolean {
+  #sendType(conn: Connection<S>, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push', req: PushRequest | undefined, force: boolean): boolean {
+    if (!conn.delta) return this.#send(conn, typeUrl, snapshot, version, trigger, req);
+    const d = conn.delta.get(typeUrl);
+    if (!d) return true;
+    return this.#sendDelta(conn, d, typeUrl, snapshot, version, trigger, req, new Set(), force);
+  }
+
+  /** Runs the generator for a watch; undefined (and the error recorded) when it or an encoding fails. */
+  #generate(conn: Connection<S>, typeUrl: string, snapshot: S, names: readonly string[]): Array<{ name: string; enc: Encoded }> | undefined {
     const gen = this.#generators.get(typeUrl);
     const watch = conn.watches.get(typeUrl);
-    if (!gen || !watch || conn.closed) return true;
-    const proxy = conn.proxy;
-    let anys: AnyWire[];
+    if (!gen || !watch) return undefined;
     try {
-      let produced = gen.generate(proxy, snapshot, watch.names);
-      if (!isWildcard(watch.names)) {
-        const wanted = new Set(watch.names);
+      let produced = gen.generate(conn.proxy, snapshot, names);
+      if (!isWildcard(names)) {
+        const wanted = new Set(names);
         produced = produced.filter((r) => wanted.has(r.name));
       }
-      anys = produced.map((r) => this.#encode(r.resource));
+      return produced.map((r) => ({ name: r.name, enc: this.#encode(r.resource) }));
     } catch (err) {
       // a partial state-of-the-world response would delete resources: send nothing, keep the old config
       const message = (err as Error).message;
       watch.lastError = message;
-      this.#log.error('ADS generation failed; nothing sent', { proxy: proxy.id, type: shortType(typeUrl), error: message });
+      this.#log.error('ADS generation failed; nothing sent', { proxy: conn.proxy.id, type: shortType(typeUrl), error: message });
+      return undefined;
+    }
+  }
+
+  /** Sends what changed for one delta watch; `requested` are names just subscribed (answered even when absent). */
+  #sendDelta(
+    conn: Connection<S>, d: DeltaWatch, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push',
+    req: PushRequest | undefined, requested: ReadonlySet<string>, force: boolean,
+  ): boolean {
+    const watch = conn.watches.get(typeUrl);
+    if (!watch || conn.closed) return true;
+    const produced = this.#generate(conn, typeUrl, snapshot, d.wildcard ? [] : [...d.names]);
+    if (!produced) return true;
+    const resources: DeltaDiscoveryResponse['resources'] = [];
+    const present = new Set<string>();
+    for (const { name, enc } of produced) {
+      present.add(name);
+      enc.version ??= createHash('sha1').update(enc.any.value).digest('base64url').slice(0, 16);
+      if (d.known.get(name) === enc.version) continue;
+      resources.push({ name, version: enc.version, resource: enc.any });
+    }
+    const removed = [...d.known.keys()].filter((n) => !present.has(n));
+    for (const n of requested) if (!present.has(n) && !d.known.has(n)) removed.push(n); // "does not exist"
+    if (resources.length === 0 && removed.length === 0 && !force) return true;
+    for (const r of resources) d.known.set(r.name, r.version);
+    for (const n of removed) d.known.delete(n);
+    const nonce = `${this.#nonceBase}-${++this.#nonceCount}`;
+    const response: DeltaDiscoveryResponse = {
+      system_version_info: version,
+      resources,
+      type_url: typeUrl,
+      removed_resources: removed,
+      nonce,
+      control_plane: { identifier: this.#opts.controlPlaneId ?? 'tsmesh' },
+    };
+    const bytes = resources.reduce((n, r) => n + (r.resource?.value.length ?? 0), 0);
+    return this.#write(conn, watch, response, { typeUrl, version, nonce, resources: resources.length, removed: removed.length, bytes, trigger, req });
+  }
+
+  /** Records and writes one response; returns false when the stream wants a drain first. */
+  #write(
+    conn: Connection<S>, watch: WatchState, response: DiscoveryResponse | DeltaDiscoveryResponse,
+    info: { typeUrl: string; version: string; nonce: string; resources: number; removed: number; bytes: number; trigger: 'request' | 'push'; req: PushRequest | undefined },
+  ): boolean {
+    const proxy = conn.proxy;
+    watch.sentVersion = info.version;
+    watch.sentNonce = info.nonce;
+    watch.sentAt = this.#clock.now();
+    watch.sentCount = info.resources;
+    delete watch.lastError;
+    let ok = true;
+    try {
+      ok = (conn.call as grpc.ServerDuplexStream<unknown, unknown>).write(response);
+    } catch (err) {
+      this.#log.warn('ADS write failed', { proxy: proxy.id, error: (err as Error).message });
+      this.#close(conn, 'write failed');
       return true;
     }
+    const { typeUrl, version, nonce, resources, removed, bytes, trigger } = info;
+    this.#log.debug('ADS sent', { proxy: proxy.id, type: shortType(typeUrl), version, nonce, resources, removed, trigger });
+    if (channels.push.hasSubscribers) {
+      const reasons = info.req ? [...info.req.reasons] : [];
+      channels.push.publish({ proxy, typeUrl, version, nonce, resources, removed, bytes, trigger, reasons } satisfies XdsPushEvent);
+    }
+    return ok;
+  }
+
+  /** Generates, encodes and writes one state-of-the-world response; false when the stream wants a drain first. */
+  #send(conn: Connection<S>, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push', req: PushRequest | undefined): boolean {
+    const watch = conn.watches.get(typeUrl);
+    if (!watch || conn.closed) return true;
+    const produced = this.#generate(conn, typeUrl, snapshot, watch.names);
+    if (!produced) return true;
+    const anys = produced.map((p) => p.enc.any);
     const nonce = `${this.#nonceBase}-${++this.#nonceCount}`;
     const response: DiscoveryResponse = {
       version_info: version,
@@ -444,35 +611,17 @@ export class AdsServer<S> {
       nonce,
       control_plane: { identifier: this.#opts.controlPlaneId ?? 'tsmesh' },
     };
-    watch.sentVersion = version;
-    watch.sentNonce = nonce;
-    watch.sentAt = this.#clock.now();
-    watch.sentCount = anys.length;
-    delete watch.lastError;
-    let ok = true;
-    try {
-      ok = conn.call.write(response);
-    } catch (err) {
-      this.#log.warn('ADS write failed', { proxy: proxy.id, error: (err as Error).message });
-      this.#close(conn, 'write failed');
-      return true;
-    }
-    this.#log.debug('ADS sent', { proxy: proxy.id, type: shortType(typeUrl), version, nonce, resources: anys.length, trigger });
-    if (channels.push.hasSubscribers) {
-      const bytes = anys.reduce((n, a) => n + a.value.length, 0);
-      const reasons = req ? [...req.reasons] : [];
-      channels.push.publish({ proxy, typeUrl, version, nonce, resources: anys.length, bytes, trigger, reasons } satisfies XdsPushEvent);
-    }
-    return ok;
+    const bytes = anys.reduce((n, a) => n + a.value.length, 0);
+    return this.#write(conn, watch, response, { typeUrl, version, nonce, resources: anys.length, removed: 0, bytes, trigger, req });
   }
 
-  #encode(resource: object): AnyWire {
-    let any = this.#encoded.get(resource);
-    if (!any) {
-      any = encodeAny(resource as XdsObject);
-      this.#encoded.set(resource, any);
+  #encode(resource: object): Encoded {
+    let enc = this.#encoded.get(resource);
+    if (!enc) {
+      enc = { any: encodeAny(resource as XdsObject) };
+      this.#encoded.set(resource, enc);
     }
-    return any;
+    return enc;
   }
 
   // ---- pushes ------------------------------------------------------------------------------------
@@ -536,7 +685,7 @@ export class AdsServer<S> {
           .sort((a, b) => orderIndex(a) - orderIndex(b) || a.localeCompare(b));
         for (const typeUrl of types) {
           if (conn.closed) break;
-          const ok = this.#send(conn, typeUrl, job.snapshot, job.version, 'push', job.req);
+          const ok = this.#sendType(conn, typeUrl, job.snapshot, job.version, 'push', job.req, false);
           if (!ok) await drained(conn.call);
         }
       }
@@ -549,7 +698,7 @@ export class AdsServer<S> {
 }
 
 /** Ends a stream with an OK status and resolves once that is written (or the stream is gone). */
-function endCall(call: AdsCall): Promise<void> {
+function endCall(call: AnyCall): Promise<void> {
   return new Promise<void>((resolve) => {
     if (call.destroyed || call.writableFinished) {
       resolve();
@@ -566,7 +715,7 @@ function endCall(call: AdsCall): Promise<void> {
   });
 }
 
-function drained(call: AdsCall): Promise<void> {
+function drained(call: AnyCall): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = (): void => {
       call.off('drain', done);
