@@ -421,21 +421,34 @@ export class AdsServer<S> {
     }
     const version = req.version_info ?? '';
     if (req.error_detail) {
-      const message = req.error_detail.message ?? `error code ${req.error_detail.code ?? 'unknown'}`;
-      watch.lastNack = { version, nonce, message, at: this.#clock.now() };
-      this.#log.warn('ADS NACK', { proxy: proxy.id, type: shortType(typeUrl), rejected: watch.sentVersion, running: version, nonce, reason: message });
-      if (channels.nack.hasSubscribers) channels.nack.publish({ proxy, typeUrl, version, nonce, message } satisfies XdsNackEvent);
+      this.#recordNack(conn, watch, version, nonce, req.error_detail);
       return;
     }
-    watch.ackedVersion = version;
-    watch.ackedNonce = nonce;
-    watch.ackedAt = this.#clock.now();
-    this.#log.debug('ADS ACK', { proxy: proxy.id, type: shortType(typeUrl), version, nonce });
-    if (channels.ack.hasSubscribers) channels.ack.publish({ proxy, typeUrl, version, nonce } satisfies XdsAckEvent);
+    this.#recordAck(conn, watch, version, nonce);
     if (!sameNames(watch.names, names)) {
       watch.names = [...names];
       this.#sendType(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, true);
     }
+  }
+
+  #recordAck(conn: Connection<S>, watch: WatchState, version: string, nonce: string): void {
+    watch.ackedVersion = version;
+    watch.ackedNonce = nonce;
+    watch.ackedAt = this.#clock.now();
+    const { proxy } = conn;
+    const typeUrl = watch.typeUrl;
+    this.#log.debug('ADS ACK', { proxy: proxy.id, type: shortType(typeUrl), version, nonce });
+    if (channels.ack.hasSubscribers) channels.ack.publish({ proxy, typeUrl, version, nonce } satisfies XdsAckEvent);
+  }
+
+  /** A NACK is logged and kept for status; nothing is resent until the next push. */
+  #recordNack(conn: Connection<S>, watch: WatchState, version: string, nonce: string, detail: { code?: number; message?: string }): void {
+    const message = detail.message ?? `error code ${detail.code ?? 'unknown'}`;
+    watch.lastNack = { version, nonce, message, at: this.#clock.now() };
+    const { proxy } = conn;
+    const typeUrl = watch.typeUrl;
+    this.#log.warn('ADS NACK', { proxy: proxy.id, type: shortType(typeUrl), rejected: watch.sentVersion, running: version, nonce, reason: message });
+    if (channels.nack.hasSubscribers) channels.nack.publish({ proxy, typeUrl, version, nonce, message } satisfies XdsNackEvent);
   }
 
   #onDeltaRequest(conn: Connection<S>, delta: Map<string, DeltaWatch>, req: DeltaDiscoveryRequest): void {
@@ -451,18 +464,10 @@ export class AdsServer<S> {
       if (nonce !== watch.sentNonce) {
         this.#log.debug('ADS stale nonce ignored', { proxy: proxy.id, type: shortType(typeUrl), nonce, expected: watch.sentNonce });
       } else if (req.error_detail) {
-        const message = req.error_detail.message ?? `error code ${req.error_detail.code ?? 'unknown'}`;
-        const version = watch.ackedVersion ?? '';
-        watch.lastNack = { version, nonce, message, at: this.#clock.now() };
-        this.#log.warn('ADS NACK', { proxy: proxy.id, type: shortType(typeUrl), rejected: watch.sentVersion, running: version, nonce, reason: message });
-        if (channels.nack.hasSubscribers) channels.nack.publish({ proxy, typeUrl, version, nonce, message } satisfies XdsNackEvent);
+        // delta requests carry no version_info: the proxy still runs what it last ACKed
+        this.#recordNack(conn, watch, watch.ackedVersion ?? '', nonce, req.error_detail);
       } else {
-        const version = watch.sentVersion ?? '';
-        watch.ackedVersion = version;
-        watch.ackedNonce = nonce;
-        watch.ackedAt = this.#clock.now();
-        this.#log.debug('ADS ACK', { proxy: proxy.id, type: shortType(typeUrl), version, nonce });
-        if (channels.ack.hasSubscribers) channels.ack.publish({ proxy, typeUrl, version, nonce } satisfies XdsAckEvent);
+        this.#recordAck(conn, watch, watch.sentVersion ?? '', nonce);
       }
     }
     // subscription changes apply whatever the nonce: they are incremental and must not be lost
