@@ -528,7 +528,11 @@ export class AdsServer<S> {
         const wanted = new Set(names);
         produced = produced.filter((r) => wanted.has(r.name));
       }
-      return produced.map((r) => ({ name: r.name, enc: this.#encode(r.resource) }));
+      return produced.map((r) => {
+        const enc = this.#encode(r.resource);
+        if (enc.any.type_url !== typeUrl) throw new Error(`resource ${r.name} is a ${enc.any.type_url}, not a ${typeUrl}`);
+        return { name: r.name, enc };
+      });
     } catch (err) {
       // a partial state-of-the-world response would delete resources: send nothing, keep the old config
       const message = (err as Error).message;
