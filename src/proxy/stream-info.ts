@@ -101,6 +101,9 @@ export interface StreamInfo {
   destinationService?: { host: string; name?: string; namespace?: string };
   connectionSecurityPolicy?: 'mutual_tls' | 'none' | 'unknown';
   requestProtocolLabel?: 'http' | 'grpc' | 'tcp';
+  /** gRPC messages seen in each direction (istio_request_messages_total / istio_response_messages_total); absent when not counted. */
+  grpcRequestMessages?: number;
+  grpcResponseMessages?: number;
 }
 
 export function newStreamInfo(direction: Direction, kind: 'http' | 'tcp', now: number): StreamInfo {
