@@ -1,0 +1,185 @@
+// The listener manager: binds the listeners LDS asks for (15001 virtualOutbound, 15006 virtualInbound,
+// Sidecar ingress/egress binds), hands each accepted connection to the listener of its original
+// destination, inspects its first bytes when a filter chain needs SNI/ALPN/HTTP, selects the filter
+// chain and passes the connection to the HTTP connection manager or the TCP proxy. A listener that
+// cannot bind makes apply() throw (the xDS client NACKs); already bound listeners keep serving.
+
+import net, { type Socket } from 'node:net';
+import type { ProxyContext } from '../context.ts';
+import { ConfigError } from '../config/errors.ts';
+import { selectChain, type CompiledChain, type CompiledListener, type HttpChain } from '../config/listeners.ts';
+import type { HttpConnectionManager } from '../http/connection-manager.ts';
+import { proxyTcp } from '../tcp/tcp-proxy.ts';
+import { inspect, type Inspection } from './inspector.ts';
+
+export type OriginalDstFn = (socket: Socket) => { address: string; port: number } | undefined;
+
+interface Bound {
+  key: string;
+  server: net.Server;
+  listener: CompiledListener;
+}
+
+const ORIGINAL_DST_FILTER = 'envoy.filters.listener.original_dst';
+
+function normalizeIp(ip: string | undefined): string {
+  if (!ip) return '';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+export class ListenerManager {
+  readonly #ctx: ProxyContext;
+  readonly #hcm: HttpConnectionManager;
+  readonly #originalDst: OriginalDstFn;
+  readonly #bound = new Map<string, Bound>();
+  /** Every listener by `address:port` (bound or not), for original-destination hand-off. */
+  #byAddress = new Map<string, CompiledListener>();
+  #listeners: CompiledListener[] = [];
+  #draining = false;
+
+  constructor(ctx: ProxyContext, hcm: HttpConnectionManager, originalDst: OriginalDstFn) {
+    this.#ctx = ctx;
+    this.#hcm = hcm;
+    this.#originalDst = originalDst;
+  }
+
+  get listeners(): readonly CompiledListener[] {
+    return this.#listeners;
+  }
+
+  /** The ports actually bound, by listener name (port 0 in config binds a free port: tests). */
+  boundPorts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const b of this.#bound.values()) {
+      const a = b.server.address();
+      if (a && typeof a === 'object') out.set(b.listener.name, a.port);
+    }
+    return out;
+  }
+
+  /** Applies the full LDS set: binds new listeners, updates existing ones in place, closes removed ones. */
+  async apply(listeners: readonly CompiledListener[]): Promise<void> {
+    const wanted = new Map<string, CompiledListener>();
+    for (const l of listeners) if (l.bindToPort) wanted.set(`${l.address}:${l.port}|${l.name}`, l);
+    const opened: Bound[] = [];
+    try {
+      for (const [key, l] of wanted) {
+        const existing = this.#bound.get(key);
+        if (existing) continue;
+        opened.push(await this.#bind(key, l));
+      }
+    } catch (err) {
+      for (const b of opened) b.server.close();
+      throw err;
+    }
+    for (const b of opened) this.#bound.set(b.key, b);
+    for (const [key, b] of this.#bound) {
+      const l = wanted.get(key);
+      if (l) b.listener = l;
+      else {
+        b.server.close();
+        this.#bound.delete(key);
+      }
+    }
+    const byAddress = new Map<string, CompiledListener>();
+    for (const l of listeners) if (!byAddress.has(`${l.address}:${l.port}`)) byAddress.set(`${l.address}:${l.port}`, l);
+    this.#byAddress = byAddress;
+    this.#listeners = [...listeners];
+  }
+
+  #bind(key: string, l: CompiledListener): Promise<Bound> {
+    const server = net.createServer({ noDelay: true, pauseOnConnect: false });
+    const bound: Bound = { key, server, listener: l };
+    server.on('connection', (socket) => this.#onConnection(bound, socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(`listener ${l.name}: cannot bind ${l.address}:${l.port}: ${err.code ?? err.message}`)));
+      server.listen({ host: l.address, port: l.port, backlog: 1024 }, () => {
+        server.removeAllListeners('error');
+        server.on('error', () => undefined);
+        resolve(bound);
+      });
+    });
+  }
+
+  /** Stops accepting new connections (Envoy's /drain_listeners); open ones finish. */
+  drain(): void {
+    this.#draining = true;
+    for (const b of this.#bound.values()) b.server.close();
+  }
+
+  async close(): Promise<void> {
+    this.#draining = true;
+    await Promise.all([...this.#bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
+    this.#bound.clear();
+    this.#hcm.close();
+  }
+
+  #onConnection(bound: Bound, socket: Socket): void {
+    socket.on('error', () => undefined);
+    if (this.#draining) {
+      socket.destroy();
+      return;
+    }
+    let listener = bound.listener;
+    let destination = { address: normalizeIp(socket.localAddress), port: socket.localPort ?? 0 };
+    const listenerFilters = Array.isArray(listener.raw.listener_filters) ? (listener.raw.listener_filters as Array<{ name?: string }>) : [];
+    if (listener.useOriginalDst || listenerFilters.some((f) => f.name === ORIGINAL_DST_FILTER)) {
+      const orig = this.#originalDst(socket);
+      if (orig) destination = { address: normalizeIp(orig.address), port: orig.port };
+    }
+    if (listener.useOriginalDst) {
+      const target = this.#byAddress.get(`${destination.address}:${destination.port}`) ?? this.#byAddress.get(`0.0.0.0:${destination.port}`);
+      if (target && target !== listener && !target.useOriginalDst) listener = target;
+    }
+    const needsBytes = listener.inspectTls || listener.inspectHttp || listener.chains.some((c) => c.filter.kind === 'http') || listener.defaultChain?.filter.kind === 'http';
+    if (!needsBytes) {
+      this.#dispatch(socket, listener, destination, undefined);
+      return;
+    }
+    // read the first bytes, then put them back for whoever takes the connection
+    let settled = false;
+    const timer = setTimeout(() => settle(undefined), listener.inspectTimeoutMs);
+    const onData = (chunk: Buffer): void => settle(chunk);
+    const onEnd = (): void => settle(undefined);
+    const settle = (chunk: Buffer | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+      if (chunk) socket.unshift(chunk);
+      try {
+        this.#dispatch(socket, listener, destination, chunk ? inspect(chunk) : undefined);
+      } catch {
+        socket.destroy();
+      }
+      socket.resume();
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+  }
+
+  #dispatch(socket: Socket, listener: CompiledListener, destination: { address: string; port: number }, seen: Inspection | undefined): void {
+    const facts = {
+      destinationIp: destination.address,
+      destinationPort: destination.port,
+      transportProtocol: seen?.transportProtocol ?? 'raw_buffer',
+      applicationProtocols: seen?.applicationProtocols ?? [],
+      ...(seen?.serverName ? { serverName: seen.serverName } : {}),
+    };
+    let chain: CompiledChain | undefined = selectChain(listener, facts);
+    // an HTTP chain cannot serve bytes that are not HTTP: fall back to the default chain (passthrough)
+    if (chain?.filter.kind === 'http' && seen && seen.transportProtocol === 'tls') chain = listener.defaultChain;
+    if (!chain) {
+      socket.destroy();
+      return;
+    }
+    if (chain.filter.kind === 'http') {
+      const conn = { listener, chain: chain as CompiledChain & { filter: HttpChain }, destination, ...(seen?.serverName ? { serverName: seen.serverName } : {}) };
+      this.#hcm.handle(socket, conn, seen?.h2c === true);
+    } else {
+      proxyTcp(this.#ctx, socket, { listener, chain: chain.filter, destination, ...(seen?.serverName ? { serverName: seen.serverName } : {}) });
+    }
+  }
+}
