@@ -17,6 +17,7 @@ export const ErrorCodes = {
   MESH_ERR_ORIGDST_LOOKUP: 'getsockopt(SO_ORIGINAL_DST) failed for a connection (it was not redirected, or the socket is closed)',
   MESH_ERR_CONTROLPLANE_UNREACHABLE: 'the CLI could not connect to the control plane API',
   MESH_ERR_CONTROLPLANE_REQUEST: 'the control plane API refused a request',
+  MESH_ERR_PROXY_BOOTSTRAP: 'the sidecar was started without the environment it needs',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

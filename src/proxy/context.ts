@@ -23,8 +23,9 @@ export interface ProxyContext {
   readonly clusters: ClusterManager;
   now(): number;
   random(): number;
-  /** Called once per finished HTTP stream or TCP connection (access log, metrics). */
-  report(info: StreamInfo): void;
+  /** Called once per finished HTTP stream or TCP connection (metrics, and the access log entries
+   *  of the filter chain that handled it: HttpConnectionManager/TcpProxy `access_log`, compiled once). */
+  report(info: StreamInfo, accessLog: readonly Record<string, unknown>[]): void;
   /** Called when a TCP connection opens (istio_tcp_connections_opened_total). */
   reportTcpOpen?(info: StreamInfo): void;
 }

@@ -131,7 +131,7 @@ export class HttpConnectionManager {
       if (finished) return;
       finished = true;
       info.endTime = ctx.now();
-      ctx.report(info);
+      ctx.report(info, chain.accessLog);
     };
     res.on('finish', finish);
     res.on('close', () => {
@@ -389,7 +389,7 @@ export class HttpConnectionManager {
       const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
       socket.end(`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}\r\n${lines}\r\ncontent-length: ${Buffer.byteLength(reply.body)}\r\n\r\n${reply.body}`);
       info.endTime = ctx.now();
-      ctx.report(info);
+      ctx.report(info, chain.accessLog);
     };
     if (!table || !sel?.route || !sel.vhost) return fail(replies.noRoute(authority, chain.routeConfigName ?? 'inline'));
     const action = routerAction(sel.route, sel.vhost, table.config);
@@ -427,7 +427,7 @@ export class HttpConnectionManager {
       up.destroy();
       socket.destroy();
       info.endTime = ctx.now();
-      ctx.report(info);
+      ctx.report(info, chain.accessLog);
     };
     up.on('close', end);
     socket.on('close', end);

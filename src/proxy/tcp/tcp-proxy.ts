@@ -28,7 +28,7 @@ export function proxyTcp(ctx: ProxyContext, socket: Socket, conn: TcpConnection)
     if (reported) return;
     reported = true;
     info.endTime = ctx.now();
-    ctx.report(info);
+    ctx.report(info, conn.chain.accessLog);
   };
   const total = conn.chain.clusters.reduce((n, c) => n + c.weight, 0);
   let x = ctx.random() * total;
