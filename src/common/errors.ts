@@ -18,6 +18,7 @@ export const ErrorCodes = {
   MESH_ERR_CONTROLPLANE_UNREACHABLE: 'the CLI could not connect to the control plane API',
   MESH_ERR_CONTROLPLANE_REQUEST: 'the control plane API refused a request',
   MESH_ERR_PROXY_BOOTSTRAP: 'the sidecar was started without the environment it needs',
+  MESH_ERR_RUNTIME_POD: 'a local pod could not be started (namespace, capture rules, sidecar or container)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
