@@ -31,8 +31,10 @@ export class AccessLogger {
   /** Lines not written because formatting threw (a bug in a header lookup, say). */
   formatErrors = 0;
   readonly #clock: Clock;
+  readonly #onFormatError: (() => void) | undefined;
 
-  constructor(name: string, format: LineFormatter, sink: AccessLogSink, filter?: LogPredicate, clock: Clock = systemClock) {
+  constructor(name: string, format: LineFormatter, sink: AccessLogSink, filter?: LogPredicate, clock: Clock = systemClock, onFormatError?: () => void) {
+    this.#onFormatError = onFormatError;
     this.name = name;
     this.format = format;
     this.sink = sink;
@@ -48,6 +50,7 @@ export class AccessLogger {
       this.sink.write(this.format(info));
     } catch {
       this.formatErrors++;
+      this.#onFormatError?.();
     }
   }
 }
@@ -64,6 +67,8 @@ export interface FromXdsOptions {
   hostname?: string;
   /** Field path prefix for error messages (default "access_log"). */
   path?: string;
+  /** Called when a line could not be formatted (counted in a stat). */
+  onFormatError?: () => void;
 }
 
 /** The process-wide sinks: one per path, kept across config pushes. */
@@ -150,7 +155,7 @@ export function accessLoggerFromXds(entry: unknown, at: string, opts: FromXdsOpt
   }
   const filter = entry.filter === undefined ? undefined : compileAccessLogFilter(entry.filter, `${at}.filter`);
   const sink = (opts.sinks ?? defaultSinks).get(path);
-  return new AccessLogger(typeof entry.name === 'string' ? entry.name : type, format, sink, filter, opts.clock);
+  return new AccessLogger(typeof entry.name === 'string' ? entry.name : type, format, sink, filter, opts.clock, opts.onFormatError);
 }
 
 /**
