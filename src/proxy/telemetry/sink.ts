@@ -103,8 +103,16 @@ class StreamSink implements AccessLogSink {
     const target = this.#target;
     if (!target || this.#broken || target.destroyed) return;
     await new Promise<void>((resolve) => {
-      if (this.#blocked) target.once('drain', () => resolve());
-      else target.write('', () => resolve());
+      if (!this.#blocked) {
+        target.write('', () => resolve());
+        return;
+      }
+      // Blocked: wait for 'drain', or for the failure that means it will never come.
+      const done = (): void => {
+        target.off('drain', done).off('error', done).off('close', done);
+        resolve();
+      };
+      target.once('drain', done).once('error', done).once('close', done);
     });
     if (this.#pending.length > 0 && !this.#broken) await this.flush();
   }
