@@ -185,6 +185,8 @@ export interface PrometheusServer {
 
 /** Starts Prometheus scraping `targets` (host:port, path /stats/prometheus) every second; storage in a temp dir. */
 export async function startPrometheus(targets: string[], opts: { metricsPath?: string } = {}): Promise<PrometheusServer> {
+  const unavailable = prometheusUnavailable();
+  if (unavailable) throw new Error(unavailable);
   const dir = mkdtempSync(join(tmpdir(), 'tsmesh-prometheus-'));
   const config = [
     'global:',
@@ -211,6 +213,9 @@ export async function startPrometheus(targets: string[], opts: { metricsPath?: s
       '--log.level=info',
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     let output = '';
+    child.on('error', (err) => {
+      output += `spawn failed: ${err.message}\n`;
+    });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       output += d;
     });

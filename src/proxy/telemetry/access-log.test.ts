@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -108,7 +108,6 @@ describe('access log sink', () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(sink.stats.writeErrors, 1);
     assert.equal(sink.stats.linesDropped, 1);
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(missingDir);
     sink.write('kept\n');
     now = 2000; // the reopen interval has passed

@@ -8,7 +8,8 @@ import { ISTIO_HTTP_LABELS } from '../../../src/proxy/telemetry/metrics.ts';
 import { Telemetry } from '../../../src/proxy/telemetry/telemetry.ts';
 import { prometheusUnavailable, startPrometheus, type PrometheusServer } from '../../helpers/prometheus.ts';
 
-const skip = prometheusUnavailable();
+// CI sets TSMESH_REQUIRE_PROMETHEUS=1 so that a missing server fails instead of skipping.
+const skip = process.env.TSMESH_REQUIRE_PROMETHEUS === '1' ? false : (prometheusUnavailable() ?? false);
 
 const productpage = { workload: 'productpage-v1', namespace: 'default', app: 'productpage', version: 'v1', canonicalService: 'productpage', canonicalRevision: 'v1', principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage', cluster: 'Kubernetes' };
 const details = { workload: 'details-v1', namespace: 'default', app: 'details', version: 'v1', canonicalService: 'details', canonicalRevision: 'v1', principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-details', cluster: 'Kubernetes' };
