@@ -94,14 +94,23 @@ function sidecarGenerators(): Generator<PushContext>[] {
       generate: (proxy, push, names) => pick(bundleFor(proxy, push).endpoints, names, 'cluster_name'),
       affectedBy: (req) => !req.full || unaffectedBy(['VirtualService', 'Gateway', ...SECURITY_AND_TELEMETRY])(req),
     },
+    // Listeners and routes are built per request, not kept in the bundle: a sidecar asks for each once
+    // per push, and keeping every proxy's (megabytes at 1000 services) until the next push context
+    // is what took 1000 proxies past 8 GB. Clusters and endpoints are shared objects, cheap to keep.
     {
       typeUrl: TYPE_URLS.LISTENER,
-      generate: (proxy, push, names) => pick(bundleFor(proxy, push).listeners, names),
+      generate: (proxy, push, names) => {
+        const b = bundleFor(proxy, push);
+        return pick(buildListeners(b.proxy, push, b.scope) as Named[], names);
+      },
       affectedBy: unaffectedBy(['RequestAuthentication', 'EnvoyFilter', 'WasmPlugin', 'ProxyConfig']),
     },
     {
       typeUrl: TYPE_URLS.ROUTE,
-      generate: (proxy, push, names) => pick(bundleFor(proxy, push).routes, names),
+      generate: (proxy, push, names) => {
+        const b = bundleFor(proxy, push);
+        return pick(buildRoutes(b.proxy, push, b.scope) as Named[], names);
+      },
       affectedBy: unaffectedBy([...WORKLOAD_KINDS, ...SECURITY_AND_TELEMETRY]),
     },
   ];

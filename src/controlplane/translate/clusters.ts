@@ -4,7 +4,7 @@
 
 import { parseDuration, protoDuration } from '../../common/duration.ts';
 import type { DestinationRuleSpec } from '../../config/types.ts';
-import type { Resource } from '../../config/resource.ts';
+import { resourceKey, type Resource } from '../../config/resource.ts';
 import type { MeshService, ServicePortInfo } from '../../registry/types.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { ProxyInfo, SidecarScope } from '../model/sidecar-scope.ts';
@@ -24,10 +24,10 @@ export function buildClusters(proxy: ProxyInfo, push: PushContext, scope: Sideca
     const dr = scope.destinationRules.get(svc.hostname);
     for (const port of svc.ports) {
       if (port.protocol === 'UDP') continue;
-      out.push(outboundCluster(svc, port, '', dr, connectTimeout, push));
+      out.push(sharedOutboundCluster(svc, port, '', dr, connectTimeout, push));
       for (const subset of dr?.spec.subsets ?? []) {
         if (!subset.name) continue;
-        out.push(outboundCluster(svc, port, subset.name, dr, connectTimeout, push));
+        out.push(sharedOutboundCluster(svc, port, subset.name, dr, connectTimeout, push));
       }
     }
   }
@@ -46,6 +46,24 @@ export function buildClusters(proxy: ProxyInfo, push: PushContext, scope: Sideca
     },
   );
   return out;
+}
+
+/**
+ * An outbound cluster depends on the service port, the subset and the DestinationRule, not on the
+ * proxy: it is built once per push context and the same object is shared by every proxy that sees it
+ * (so the ADS server encodes it once too), as Istio's CDS cache does.
+ */
+const outboundClusters = new WeakMap<PushContext, Map<MeshService, Map<string, EnvoyCluster>>>();
+
+function sharedOutboundCluster(svc: MeshService, port: ServicePortInfo, subset: string, dr: Resource<DestinationRuleSpec> | undefined, connectTimeout: string, push: PushContext): EnvoyCluster {
+  let perPush = outboundClusters.get(push);
+  if (!perPush) outboundClusters.set(push, (perPush = new Map()));
+  let perSvc = perPush.get(svc);
+  if (!perSvc) perPush.set(svc, (perSvc = new Map()));
+  const key = `${port.port}|${subset}|${dr ? resourceKey(dr) : ''}`;
+  let c = perSvc.get(key);
+  if (!c) perSvc.set(key, (c = outboundCluster(svc, port, subset, dr, connectTimeout, push)));
+  return c;
 }
 
 function drMetadataPath(dr: Resource<DestinationRuleSpec>): string {

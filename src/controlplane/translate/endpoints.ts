@@ -1,8 +1,10 @@
 // EDS: a ClusterLoadAssignment for every EDS cluster of a proxy: the service's endpoints, filtered by
 // subset labels, grouped by locality, with Istio's workload metadata. Pure; never throws.
 
+import { resourceKey } from '../../config/resource.ts';
 import { canonicalName, canonicalRevision, workloadName } from '../../registry/canonical.ts';
-import type { ServiceEndpoint } from '../../registry/types.ts';
+import type { MeshService, ServiceEndpoint } from '../../registry/types.ts';
+import type { DestinationRuleSpec } from '../../config/types.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { SidecarScope } from '../model/sidecar-scope.ts';
 import type { EnvoyCluster } from './clusters.ts';
@@ -16,24 +18,47 @@ const CLUSTER_ID = 'Kubernetes';
 
 /** Load assignments for the EDS clusters among `clusters` (the proxy's CDS output). */
 export function buildEndpoints(clusters: readonly EnvoyCluster[], push: PushContext, scope: SidecarScope): ClusterLoadAssignment[] {
+  const byHost = new Map<string, MeshService>();
+  for (const s of scope.services) if (!byHost.has(s.hostname)) byHost.set(s.hostname, s);
   const out: ClusterLoadAssignment[] = [];
   for (const c of clusters) {
     if (c.type !== 'EDS') continue;
-    const cla = loadAssignment(c.name, push, scope);
+    const cla = loadAssignment(c.name, push, scope, byHost);
     if (cla) out.push(cla);
   }
   return out;
 }
 
-/** The ClusterLoadAssignment of one `outbound|port|subset|host` cluster; undefined for other names. */
-export function loadAssignment(name: string, push: PushContext, scope: SidecarScope): ClusterLoadAssignment | undefined {
+/**
+ * A load assignment depends on the service, the port and (for a subset) the DestinationRule, not on
+ * the proxy: built once per push context and shared by every proxy that sees it (encoded once too).
+ */
+const sharedAssignments = new WeakMap<PushContext, Map<MeshService, Map<string, ClusterLoadAssignment>>>();
+
+/**
+ * The ClusterLoadAssignment of one `outbound|port|subset|host` cluster; undefined for other names.
+ * `services` indexes the scope's services by hostname (first wins), when the caller has it.
+ */
+export function loadAssignment(name: string, push: PushContext, scope: SidecarScope, services?: ReadonlyMap<string, MeshService>): ClusterLoadAssignment | undefined {
   const parsed = parseClusterName(name);
   if (!parsed || parsed.direction !== 'outbound') return undefined;
-  const svc = scope.services.find((s) => s.hostname === parsed.host);
+  const svc = services ? services.get(parsed.host) : scope.services.find((s) => s.hostname === parsed.host);
   if (!svc) return undefined;
+  const dr = parsed.subset ? scope.destinationRules.get(svc.hostname) : undefined;
+  let perPush = sharedAssignments.get(push);
+  if (!perPush) sharedAssignments.set(push, (perPush = new Map()));
+  let perSvc = perPush.get(svc);
+  if (!perSvc) perPush.set(svc, (perSvc = new Map()));
+  const key = `${name}|${dr ? resourceKey(dr) : ''}`;
+  let cla = perSvc.get(key);
+  if (!cla) perSvc.set(key, (cla = buildAssignment(name, parsed, svc, dr?.spec.subsets, push)));
+  return cla;
+}
+
+function buildAssignment(name: string, parsed: { port: number; subset: string }, svc: MeshService, subsets: DestinationRuleSpec['subsets'], push: PushContext): ClusterLoadAssignment {
   let eps = push.registry.endpoints(svc, parsed.port);
   if (parsed.subset) {
-    const subset = scope.destinationRules.get(svc.hostname)?.spec.subsets?.find((s) => s.name === parsed.subset);
+    const subset = subsets?.find((s) => s.name === parsed.subset);
     const labels = subset?.labels ?? {};
     eps = subset ? eps.filter((e) => Object.entries(labels).every(([k, v]) => e.labels[k] === v)) : [];
   }
