@@ -101,7 +101,7 @@ function sidecarGenerators(): Generator<PushContext>[] {
       typeUrl: TYPE_URLS.LISTENER,
       generate: (proxy, push, names) => {
         const b = bundleFor(proxy, push);
-        return pick(buildListeners(b.proxy, push, b.scope) as Named[], names);
+        return pick(buildListeners(b.proxy, push, b.scope), names);
       },
       affectedBy: unaffectedBy(['RequestAuthentication', 'EnvoyFilter', 'WasmPlugin', 'ProxyConfig']),
     },
@@ -109,7 +109,7 @@ function sidecarGenerators(): Generator<PushContext>[] {
       typeUrl: TYPE_URLS.ROUTE,
       generate: (proxy, push, names) => {
         const b = bundleFor(proxy, push);
-        return pick(buildRoutes(b.proxy, push, b.scope) as Named[], names);
+        return pick(buildRoutes(b.proxy, push, b.scope), names);
       },
       affectedBy: unaffectedBy([...WORKLOAD_KINDS, ...SECURITY_AND_TELEMETRY]),
     },
