@@ -1,0 +1,149 @@
+// A real mesh for end-to-end tests: the control plane in this process, and every pod of the given
+// YAML in its own network namespace on a per-run bridge and /24, with the real capture rules, a real
+// `tsmesh proxy` as UID 1337 and the application processes the test maps images to.
+// Everything is named with a per-run prefix and removed by stop(), also after failures.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadString } from '../../src/config/loader.ts';
+import { ControlPlane } from '../../src/controlplane/server.ts';
+import { DEFAULT_CAPTURE_CONFIG } from '../../src/inject/capture-rules.ts';
+import { cleanupAll, ensureBridge, execInNetns } from '../../src/runtime/netns.ts';
+import { startPod, type RunningPod } from '../../src/runtime/pod-runner.ts';
+import type { Workload } from '../../src/registry/types.ts';
+import type { Logger } from '../../src/common/log.ts';
+import { freeSubnet, runPrefix } from './netns.ts';
+
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+export const APPS = fileURLToPath(new URL('../fixtures/apps/', import.meta.url));
+
+export interface MeshOptions {
+  yaml: string;
+  /** image -> how to run it (argv; PORT etc. env). A container whose image is not here runs `sleep infinity`. */
+  images: Record<string, { argv: string[]; env?: Record<string, string> }>;
+  meshOverrides?: string[];
+  /** Pods (by app label) that get no sidecar. */
+  withoutSidecar?: string[];
+}
+
+export interface TestMesh {
+  cp: ControlPlane;
+  pods: Map<string, { workload: Workload; run: RunningPod }>;
+  pod(app: string): { workload: Workload; run: RunningPod };
+  /** Runs argv in the pod's network namespace (as `uid`, default 1000), resolving with its output. */
+  exec(app: string, argv: string[], uid?: number): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** GETs through test/fixtures/apps/fetch.mjs inside the pod; one parsed result per response. */
+  fetch(app: string, url: string, opts?: { headers?: Record<string, string>; count?: number }): Promise<Array<{ status: number; headers: Record<string, string>; body: string; error?: string }>>;
+  sidecarLog(app: string): string;
+  stop(): Promise<void>;
+}
+
+export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
+  const prefix = runPrefix('e');
+  const { base, cidr } = freeSubnet();
+  const gateway = `${base}.1`;
+  const bridge = `${prefix}br`;
+  const logDir = mkdtempSync(join(tmpdir(), 'tsmesh-e2e-'));
+  const cp = new ControlPlane({ xdsAddress: '0.0.0.0:0', httpAddress: '127.0.0.1:0', log: quiet, registry: { podCIDR: cidr }, meshOverrides: opts.meshOverrides ?? [], debounce: { quietMs: 20, maxDelayMs: 200 } });
+  const pods = new Map<string, { workload: Workload; run: RunningPod }>();
+  const stop = async (): Promise<void> => {
+    for (const p of pods.values()) await p.run.stop().catch(() => undefined);
+    await cp.stop().catch(() => undefined);
+    await cleanupAll(prefix, [bridge]).catch(() => undefined);
+    rmSync(logDir, { recursive: true, force: true });
+  };
+  try {
+    const loaded = loadString(opts.yaml, 'mesh.yaml');
+    const result = cp.store.apply(loaded.resources, 'test', loaded.diagnostics);
+    if (!result.accepted) throw new Error(`test mesh YAML rejected: ${result.diagnostics.map((d) => d.message).join('; ')}`);
+    await cp.start();
+    await ensureBridge({ name: bridge, address: gateway, cidr });
+    const push = cp.pushContext();
+    let i = 0;
+    for (const w of push.registry.workloads) {
+      if (w.kind !== 'Pod') continue;
+      const app = w.labels.app ?? w.name;
+      const sidecar = !(opts.withoutSidecar ?? []).includes(app);
+      const containers = (w.podSpec?.containers ?? []).map((c) => {
+        const img = opts.images[c.image ?? ''];
+        const env: Record<string, string> = { POD_NAME: w.name, POD_NAMESPACE: w.namespace, INSTANCE_IP: w.ip };
+        for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+        return { name: c.name, argv: img?.argv ?? ['sleep', 'infinity'], env: { ...env, ...(img?.env ?? {}) }, uid: 1000 };
+      });
+      const run = await startPod(
+        {
+          name: w.name,
+          namespace: w.namespace,
+          ip: w.ip,
+          netns: `${prefix}${i++}`,
+          containers,
+          hostname: w.name,
+          ...(sidecar
+            ? {
+                capture: { ...DEFAULT_CAPTURE_CONFIG },
+                sidecar: {
+                  env: {
+                    POD_NAME: w.name,
+                    POD_NAMESPACE: w.namespace,
+                    INSTANCE_IP: w.ip,
+                    SERVICE_ACCOUNT: w.serviceAccount,
+                    ISTIO_METAJSON_LABELS: JSON.stringify(w.labels),
+                    XDS_ADDRESS: `${gateway}:${cp.xdsPort}`,
+                    TSMESH_LOG_LEVEL: 'info',
+                  },
+                },
+              }
+            : {}),
+        },
+        { bridge, cidr, gateway, prefix, logDir },
+      );
+      pods.set(app, { workload: w, run });
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const pod = (app: string): { workload: Workload; run: RunningPod } => {
+    const p = pods.get(app);
+    if (!p) throw new Error(`no pod with app=${app}; pods: ${[...pods.keys()].join(', ')}`);
+    return p;
+  };
+  const exec = (app: string, argv: string[], uid = 1000): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = execInNetns(pod(app).run.spec.netns, argv, { uid });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+  return {
+    cp,
+    pods,
+    pod,
+    exec,
+    async fetch(app, url, o = {}) {
+      const argv = [process.execPath, join(APPS, 'fetch.mjs'), url, '-n', String(o.count ?? 1)];
+      for (const [k, v] of Object.entries(o.headers ?? {})) argv.push('-H', `${k}: ${v}`);
+      const r = await exec(app, argv);
+      if (r.code !== 0) throw new Error(`fetch in ${app} failed: ${r.stderr}`);
+      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { status: number; headers: Record<string, string>; body: string });
+    },
+    sidecarLog: (app) => {
+      try {
+        return readFileSync(pod(app).run.logFile('istio-proxy'), 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    stop,
+  };
+}
+
+/** Runs a command on the host and resolves with its output (for iptables-save and friends). */
+export function sh(argv: string[]): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => execFile(argv[0] ?? '', argv.slice(1), (err, stdout) => resolve({ code: err ? 1 : 0, stdout })));
+}
