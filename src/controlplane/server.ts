@@ -10,10 +10,11 @@ import { validateResources } from '../config/validate.ts';
 import type { RegistryOptions } from '../registry/types.ts';
 import { ConfigStore, type ConfigChange } from './config-store.ts';
 import { FileSource } from './file-source.ts';
-import { meshGenerators } from './generators.ts';
+import { meshGenerators, proxyInfoOf } from './generators.ts';
 import { startHttpApi, type HttpApi } from './http-api.ts';
 import { buildPushContext, type PushContext } from './model/push-context.ts';
-import { AdsServer } from './xds/ads-server.ts';
+import { findSidecar, parseEgressHost } from './model/sidecar-scope.ts';
+import { AdsServer, type ConnectedProxy } from './xds/ads-server.ts';
 import type { Clock, DebounceOptions } from './xds/debounce.ts';
 import type { PushRequest } from './xds/push-request.ts';
 
@@ -61,6 +62,7 @@ export class ControlPlane {
       generators: meshGenerators(),
       snapshot: () => this.pushContext(),
       log: this.log,
+      shouldPush: (proxy, req) => changeMayAffect(proxy, req, this.pushContext()),
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.debounce ? { debounce: opts.debounce } : {}),
     });
@@ -121,6 +123,33 @@ export function pushRequestFor(change: ConfigChange): PushRequest {
   return global
     ? { full: true, reasons: new Set(['global']) }
     : { full: true, reasons: new Set(['config']), kinds: new Set(change.kinds), namespaces: new Set(change.namespaces) };
+}
+
+/** Kinds a proxy sees only through the namespaces its Sidecar egress imports (no VirtualService delegation yet). */
+const EGRESS_SCOPED_KINDS = new Set(['VirtualService', 'DestinationRule']);
+
+/**
+ * Istio's SidecarScope.DependsOnConfig, coarsely: false only when a config change touches nothing but
+ * VirtualServices and DestinationRules, in namespaces that are neither the proxy's, nor the root
+ * namespace, nor imported by its Sidecar's egress hosts. Anything unknown pushes.
+ */
+export function changeMayAffect(proxy: ConnectedProxy, req: PushRequest, push: PushContext): boolean {
+  if (proxy.type !== 'sidecar' || !req.kinds || !req.namespaces || [...req.reasons].some((r) => r !== 'config')) return true;
+  for (const k of req.kinds) if (!EGRESS_SCOPED_KINDS.has(k)) return true;
+  const info = proxyInfoOf(proxy, push);
+  const { sidecar, appliedFrom } = findSidecar(info, push);
+  const egress = sidecar?.spec.egress;
+  if (!sidecar || !Array.isArray(egress) || egress.length === 0) return true;
+  const configNamespace = appliedFrom === 'root' ? info.namespace : sidecar.metadata.namespace;
+  const imported = new Set([info.namespace, push.mesh.rootNamespace]);
+  for (const l of egress) {
+    for (const h of Array.isArray(l.hosts) ? l.hosts : []) {
+      const rule = typeof h === 'string' ? parseEgressHost(h, configNamespace) : undefined;
+      if (rule?.namespace === '*') return true;
+      if (rule && rule.namespace !== '~') imported.add(rule.namespace);
+    }
+  }
+  return [...req.namespaces].some((ns) => imported.has(ns));
 }
 
 export function parseAddress(addr: string): { host: string; port: number } {
