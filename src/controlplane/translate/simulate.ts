@@ -1,5 +1,6 @@
 // Replays one call through generated xDS the way Envoy would (original-destination listener hand-off, filter chain match, virtual host by domain, first matching route) and reports what it reached. Pure; config it cannot follow is reported in `error`, never thrown.
 
+import { compileRouteTable, compileStringMatcher, type RouteRequest } from '../../xds/route-table.ts';
 import { fromProtoDuration } from '../../common/duration.ts';
 
 type Json = Record<string, unknown>;
@@ -182,108 +183,28 @@ function pickChain(l: Json, call: SimulatedCall): Json | undefined {
   return cands[0] ?? obj(l.default_filter_chain);
 }
 
-/** Envoy's virtual host selection: exact domain, then the longest suffix wildcard, then the longest prefix wildcard, then '*'. */
+/** Envoy's virtual host selection (the shared route table's): exact domain, then the longest suffix
+ *  wildcard, then the longest prefix wildcard, then '*'. */
 export function pickVirtualHost(vhosts: readonly Json[], host: string): Json | undefined {
-  const h = host.toLowerCase();
-  let suffix: { v: Json; len: number } | undefined;
-  let prefix: { v: Json; len: number } | undefined;
-  let any: Json | undefined;
-  for (const v of vhosts) {
-    for (const raw of (v.domains as string[] | undefined) ?? []) {
-      const d = raw.toLowerCase();
-      if (d === h) return v;
-      if (d === '*') any ??= v;
-      else if (d.startsWith('*')) {
-        const s = d.slice(1);
-        if (h.length > s.length && h.endsWith(s) && (!suffix || s.length > suffix.len)) suffix = { v, len: s.length };
-      } else if (d.endsWith('*')) {
-        const p = d.slice(0, -1);
-        if (h.length > p.length && h.startsWith(p) && (!prefix || p.length > prefix.len)) prefix = { v, len: p.length };
-      }
-    }
-  }
-  return suffix?.v ?? prefix?.v ?? any;
+  return compileRouteTable({ name: '', virtual_hosts: vhosts }).virtualHost(host)?.config;
 }
 
-function fullMatch(re: string, s: string, flags = ''): boolean {
-  try {
-    return new RegExp(`^(?:${re})$`, flags).test(s);
-  } catch {
-    return false;
-  }
-}
-
-/** Envoy StringMatcher semantics. */
+/** Envoy StringMatcher semantics (the shared route table's). */
 export function stringMatches(m: Json, value: string): boolean {
-  const ic = m.ignore_case === true;
-  const v = ic ? value.toLowerCase() : value;
-  const norm = (x: unknown): string => (ic ? String(x).toLowerCase() : String(x));
-  if (m.exact !== undefined) return v === norm(m.exact);
-  if (m.prefix !== undefined) return v.startsWith(norm(m.prefix));
-  if (m.suffix !== undefined) return v.endsWith(norm(m.suffix));
-  if (m.contains !== undefined) return v.includes(norm(m.contains));
-  const re = obj(m.safe_regex);
-  if (re) return fullMatch(String(re.regex ?? ''), value);
-  return false;
+  return compileStringMatcher(m)(value);
 }
 
-interface Request {
-  path: string;
-  query: Map<string, string>;
-  headers: Map<string, string>;
-}
-
-function headerMatches(hm: Json, req: Request): boolean {
-  const value = req.headers.get(String(hm.name ?? '').toLowerCase());
-  let ok: boolean;
-  if (hm.present_match !== undefined) ok = (value !== undefined) === (hm.present_match === true);
-  else if (value === undefined) ok = false;
-  else if (obj(hm.string_match)) ok = stringMatches(obj(hm.string_match) ?? {}, value);
-  else if (hm.exact_match !== undefined) ok = value === hm.exact_match;
-  else if (hm.prefix_match !== undefined) ok = value.startsWith(String(hm.prefix_match));
-  else ok = true;
-  return hm.invert_match === true ? !ok : ok;
-}
-
-/** True when an Envoy RouteMatch matches the request. */
-export function routeMatches(m: Json, req: Request): boolean {
-  const cs = m.case_sensitive !== false;
-  const p = cs ? req.path : req.path.toLowerCase();
-  const norm = (x: unknown): string => (cs ? String(x) : String(x).toLowerCase());
-  if (m.prefix !== undefined) {
-    if (!p.startsWith(norm(m.prefix))) return false;
-  } else if (m.path !== undefined) {
-    if (p !== norm(m.path)) return false;
-  } else if (m.path_separated_prefix !== undefined) {
-    const pre = norm(m.path_separated_prefix);
-    if (p !== pre && !p.startsWith(`${pre}/`)) return false;
-  } else if (obj(m.safe_regex)) {
-    if (!fullMatch(String(obj(m.safe_regex)?.regex ?? ''), req.path, cs ? '' : 'i')) return false;
-  }
-  for (const hm of arr(m.headers)) if (!headerMatches(hm, req)) return false;
-  for (const qm of arr(m.query_parameters)) {
-    const v = req.query.get(String(qm.name ?? ''));
-    if (qm.present_match === true) {
-      if (v === undefined) return false;
-    } else if (v === undefined || !stringMatches(obj(qm.string_match) ?? {}, v)) return false;
-  }
-  return true;
-}
-
-function parseRequest(call: SimulatedCall, host: string): Request {
-  const full = call.path ?? '/';
-  const q = full.indexOf('?');
-  const path = q >= 0 ? full.slice(0, q) : full;
-  const query = new Map<string, string>();
-  if (q >= 0) for (const [k, v] of new URLSearchParams(full.slice(q + 1))) if (!query.has(k)) query.set(k, v);
+/** The request as route matching sees it: pseudo-headers answered, header names lower case. */
+function routeRequest(call: SimulatedCall, host: string): RouteRequest {
+  const path = call.path ?? '/';
   const headers = new Map<string, string>();
   for (const [k, v] of Object.entries(call.headers ?? {})) headers.set(k.toLowerCase(), v);
   headers.set(':method', call.method ?? 'GET');
   headers.set(':authority', host);
-  headers.set(':path', full);
+  headers.set(':path', path);
   headers.set(':scheme', 'http');
   if (!headers.has('host')) headers.set('host', host);
-  return { path, query, headers };
+  return { authority: host, path, header: (n) => headers.get(n) };
 }
 
 function faultOf(cfg: Json | undefined): SimulatedFault | undefined {
@@ -436,14 +357,14 @@ export function simulate(listeners: readonly Json[], routes: readonly Json[], cl
   }
   res.routeConfig = String(rc.name ?? '');
   const host = call.host ?? (call.destinationIp ? `${call.destinationIp}:${call.port}` : '');
-  const vhost = pickVirtualHost(arr(rc.virtual_hosts), host);
+  const sel = compileRouteTable(rc).select(routeRequest(call, host));
+  const vhost = sel.vhost?.config;
   if (!vhost) {
     res.error = `no virtual host for ${host} in ${res.routeConfig} (Envoy answers 404 NR)`;
     return finish();
   }
   res.virtualHost = String(vhost.name ?? '');
-  const req = parseRequest(call, host);
-  const route = arr(vhost.routes).find((r) => routeMatches(obj(r.match) ?? {}, req));
+  const route = sel.route?.config;
   if (!route) {
     res.error = `no route in ${res.virtualHost} matches (Envoy answers 404 NR)`;
     return finish();
