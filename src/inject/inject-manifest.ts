@@ -94,8 +94,8 @@ export function kubeInjectText(text: string, file: string, opts: KubeInjectOptio
     const where = `${file}: document ${docNo} (line ${chunk.line})`;
     const first = doc.errors[0];
     if (first) {
-      const line = first.linePos?.[0].line;
-      throw new MeshError('MESH_ERR_CONFIG_YAML', `${file}: document ${docNo}${line ? ` line ${chunk.line + line - 1}` : ''}: YAML: ${first.message.split('\n')[0] ?? first.message}`);
+      const line = chunk.line + (chunk.body.slice(0, first.pos[0]).match(/\n/g)?.length ?? 0);
+      throw new MeshError('MESH_ERR_CONFIG_YAML', `${file}: document ${docNo} line ${line}: YAML: ${first.message.split('\n')[0] ?? first.message}`);
     }
     let changed = false;
     const visit = (obj: unknown, prefix: (string | number)[]): void => {
