@@ -33,7 +33,7 @@ function objects(text: string): Obj[] {
   return out;
 }
 function templateOf(o: Obj): PodTemplate {
-  if (o.kind === 'Pod') return o as PodTemplate;
+  if (o.kind === 'Pod') return o;
   const spec = o.spec as { template?: PodTemplate; jobTemplate?: { spec?: { template?: PodTemplate } } };
   const t = o.kind === 'CronJob' ? spec.jobTemplate?.spec?.template : spec.template;
   assert.ok(t, `${o.kind} has a pod template`);
