@@ -95,7 +95,10 @@ export async function http2Server(handler: (stream: http2.ServerHttp2Stream, hea
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
   });
-  server.on('stream', handler);
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined); // resets the tests provoke
+    handler(stream, headers);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
@@ -108,6 +111,15 @@ export async function http2Server(handler: (stream: http2.ServerHttp2Stream, hea
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** Turns the event loop until `cond` holds (for effects of socket events); fails after `ms`. */
+export async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 export function get(path = '/', headers: Record<string, string> = {}, signal: AbortSignal = new AbortController().signal): UpstreamHttpRequest {

@@ -1,0 +1,256 @@
+// HTTP/1.1 upstream pools against real servers on 127.0.0.1: keep-alive reuse, circuit-breaker
+// overflow (UO), max_requests_per_connection, connect failure and timeout (UF), reset (UR), binding to
+// 127.0.0.6, streamed bodies with backpressure, aborts, idle timeout.
+
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { FakeClock } from '../clock.ts';
+import { createClusterManager, type UpstreamClusterManager } from '../cluster-manager.ts';
+import { get, http1Server, readBody, staticCluster, until, type TestServer } from '../test-support.ts';
+import { UpstreamError, type UpstreamHttpResponse } from '../types.ts';
+
+const managers: UpstreamClusterManager[] = [];
+const servers: TestServer[] = [];
+after(async () => {
+  await Promise.all(managers.map((m) => m.close()));
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+function manager(clusters: Array<Record<string, unknown>>, clock?: FakeClock): UpstreamClusterManager {
+  const m = createClusterManager(clock ? { clock } : {});
+  m.setClusters(clusters);
+  managers.push(m);
+  return m;
+}
+
+/** A server whose responses wait until release() is called; `arrived` resolves per request. */
+async function slowServer(): Promise<TestServer & { waiting: ServerResponse[]; arrived: () => Promise<void>; release: () => void }> {
+  const waiting: ServerResponse[] = [];
+  let notify: (() => void) | undefined;
+  const s = await http1Server((req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    waiting.push(res);
+    notify?.();
+  });
+  servers.push(s);
+  return {
+    ...s,
+    waiting,
+    arrived: () => new Promise<void>((r) => (notify = r)),
+    release: () => {
+      for (const res of waiting.splice(0)) res.end('done');
+    },
+  };
+}
+
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('HTTP/1.1 upstream pool', () => {
+  it('reuses one keep-alive connection for sequential requests and reports the local address', async () => {
+    const s = await http1Server((req, res) => res.end(`hello ${req.url}`));
+    servers.push(s);
+    const c = manager([staticCluster('keepalive', [s.port])]).get('keepalive')!;
+    const host = c.chooseHost({})!;
+    for (let i = 0; i < 5; i++) {
+      const res = await c.request(host, get(`/r${i}`));
+      assert.equal(res.statusCode, 200);
+      assert.equal(await readBody(res), `hello /r${i}`);
+      assert.match(res.localAddress ?? '', /^127\.0\.0\.1:\d+$/);
+      assert.deepEqual(await res.trailers, {});
+    }
+    assert.equal(s.connections.length, 1);
+    assert.equal(host.activeRequests, 0);
+  });
+
+  it('max_connections 1 + max_pending_requests 1: two in flight (one queued), the third gets overflow (UO)', async () => {
+    const s = await slowServer();
+    const c = manager([staticCluster('cb', [s.port], { circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1 }] } })]).get('cb')!;
+    const host = c.chooseHost({})!;
+    const arrived = s.arrived();
+    const r1 = c.request(host, get('/1'));
+    await arrived;
+    const r2 = c.request(host, get('/2'));
+    const r3 = c.request(host, get('/3'));
+    await assert.rejects(r3, (e: unknown) => e instanceof UpstreamError && e.kind === 'overflow' && e.flag === 'UO' && /max_pending_requests \(1\)/.test(e.detail));
+    assert.equal(c.describe().stats.upstream_rq_pending_overflow, 1);
+    s.release();
+    assert.equal(await readBody(await r1), 'done');
+    const second = s.arrived();
+    await second;
+    s.release();
+    assert.equal(await readBody(await r2), 'done');
+    assert.equal(s.connections.length, 1, 'the queued request waited for the one connection');
+  });
+
+  it('max_requests caps requests in flight across the cluster (overflow UO at once)', async () => {
+    const s = await slowServer();
+    const c = manager([staticCluster('maxrq', [s.port], { circuit_breakers: { thresholds: [{ max_requests: 2 }] } })]).get('maxrq')!;
+    const host = c.chooseHost({})!;
+    const a = s.arrived();
+    const r1 = c.request(host, get());
+    await a;
+    const b = s.arrived();
+    const r2 = c.request(host, get());
+    await b;
+    await assert.rejects(c.request(host, get()), (e: unknown) => e instanceof UpstreamError && e.flag === 'UO' && /max_requests \(2\)/.test(e.detail));
+    s.release();
+    await readBody(await r1);
+    await readBody(await r2);
+  });
+
+  it('max_requests_per_connection 2: five requests use three connections', async () => {
+    const s = await http1Server((_req, res) => res.end('ok'));
+    servers.push(s);
+    const c = manager([
+      staticCluster('mrpc', [s.port], {
+        typed_extension_protocol_options: {
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+            common_http_protocol_options: { max_requests_per_connection: 2 },
+            explicit_http_config: { http_protocol_options: {} },
+          },
+        },
+      }),
+    ]).get('mrpc')!;
+    const host = c.chooseHost({})!;
+    for (let i = 0; i < 5; i++) assert.equal(await readBody(await c.request(host, get())), 'ok');
+    assert.equal(s.connections.length, 3);
+  });
+
+  it('a closed port fails with connect_failure (UF) and Envoy’s "delayed connect error: 111"', async () => {
+    const port = await closedPort();
+    const c = manager([staticCluster('refused', [port])]).get('refused')!;
+    const host = c.chooseHost({})!;
+    await assert.rejects(c.request(host, get()), (e: unknown) => e instanceof UpstreamError && e.kind === 'connect_failure' && e.flag === 'UF' && e.detail === 'delayed connect error: 111' && e.host === host);
+    assert.equal(c.describe().stats.upstream_cx_connect_fail, 1);
+    assert.equal(host.activeRequests, 0);
+  });
+
+  it('connect_timeout fires as connect_timeout (UF) when the connection is not up in time', async () => {
+    const s = await http1Server((_req, res) => res.end());
+    servers.push(s);
+    const clock = new FakeClock();
+    const c = manager([staticCluster('slowconnect', [s.port], { connect_timeout: '0.25s' })], clock).get('slowconnect')!;
+    const p = c.request(c.chooseHost({})!, get());
+    clock.advance(250); // before the event loop could complete the TCP handshake
+    await assert.rejects(p, (e: unknown) => e instanceof UpstreamError && e.kind === 'connect_timeout' && e.flag === 'UF');
+    assert.equal(c.describe().stats.upstream_cx_connect_timeout, 1);
+  });
+
+  it('a connection reset after the request was sent fails with reset (UR)', async () => {
+    const s = await http1Server((req) => req.socket.destroy());
+    servers.push(s);
+    const c = manager([staticCluster('reset', [s.port])]).get('reset')!;
+    await assert.rejects(c.request(c.chooseHost({})!, get()), (e: unknown) => e instanceof UpstreamError && e.kind === 'reset' && e.flag === 'UR');
+  });
+
+  it('binds to upstream_bind_config 127.0.0.6: the server sees the request from 127.0.0.6', async () => {
+    const s = await http1Server((req, res) => res.end(req.socket.remoteAddress));
+    servers.push(s);
+    const c = manager([staticCluster('bind', [s.port], { upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } } })]).get('bind')!;
+    const res = await c.request(c.chooseHost({})!, get());
+    assert.equal(await readBody(res), '127.0.0.6');
+    assert.match(res.localAddress ?? '', /^127\.0\.0\.6:\d+$/);
+  });
+
+  it('sends Buffer and streamed request bodies, and streams a large response with backpressure', async () => {
+    const total = 8 * 1024 * 1024;
+    let written = 0;
+    let blocked: (() => void) | undefined;
+    const s = await http1Server((req, res) => {
+      if (req.method === 'POST') {
+        const parts: Buffer[] = [];
+        req.on('data', (d: Buffer) => parts.push(d));
+        req.on('end', () => res.end(`got ${Buffer.concat(parts).length} bytes`));
+        return;
+      }
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = (): void => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            blocked?.();
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    servers.push(s);
+    const c = manager([staticCluster('bodies', [s.port])]).get('bodies')!;
+    const host = c.chooseHost({})!;
+    const post = (body: Buffer | import('node:stream').Readable): ReturnType<typeof c.request> => c.request(host, { method: 'POST', path: '/', headers: { host: 'x', 'content-type': 'application/octet-stream' }, body, signal: new AbortController().signal });
+    assert.equal(await readBody(await post(Buffer.alloc(100_000, 1))), 'got 100000 bytes');
+    const { Readable } = await import('node:stream');
+    assert.equal(await readBody(await post(Readable.from([Buffer.alloc(1000), Buffer.alloc(2345)]))), 'got 3345 bytes');
+
+    const isBlocked = new Promise<void>((r) => (blocked = r));
+    const res: UpstreamHttpResponse = await c.request(host, get('/big'));
+    await isBlocked;
+    await delay(50); // nobody reads: the server must stay blocked
+    assert.ok(written < 4 * 1024 * 1024, `server wrote ${written} bytes while nobody read`);
+    let received = 0;
+    for await (const chunk of res.body) received += (chunk as Buffer).length;
+    assert.equal(received, total);
+  });
+
+  it('an abort while queued takes the request out of the queue; an abort in flight resets it', async () => {
+    const s = await slowServer();
+    const c = manager([staticCluster('abort', [s.port], { circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1 }] } })]).get('abort')!;
+    const host = c.chooseHost({})!;
+    const a = s.arrived();
+    const inflight = new AbortController();
+    const r1 = c.request(host, get('/', {}, inflight.signal));
+    await a;
+    const queued = new AbortController();
+    const r2 = c.request(host, get('/', {}, queued.signal));
+    queued.abort(new Error('per-try timeout'));
+    await assert.rejects(r2, /per-try timeout/);
+    assert.equal(c.resources.pending, 0);
+    inflight.abort(new Error('route timeout'));
+    await assert.rejects(r1, /route timeout/);
+    assert.equal(host.activeRequests, 0);
+    // The cluster still works afterwards.
+    const r3 = c.request(host, get());
+    await s.arrived();
+    s.release();
+    assert.equal((await r3).statusCode, 200);
+  });
+
+  it('closes a connection after idle_timeout', async () => {
+    const s = await http1Server((_req, res) => res.end('ok'));
+    servers.push(s);
+    let closed: (() => void) | undefined;
+    s.server.on('connection', (sock) => sock.on('close', () => closed?.()));
+    const c = manager([
+      staticCluster('idle', [s.port], {
+        typed_extension_protocol_options: {
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+            common_http_protocol_options: { idle_timeout: '0.1s' },
+            explicit_http_config: { http_protocol_options: {} },
+          },
+        },
+      }),
+    ]).get('idle')!;
+    const host = c.chooseHost({})!;
+    const gone = new Promise<void>((r) => (closed = r));
+    await readBody(await c.request(host, get()));
+    await gone;
+    await until(() => c.describe().hosts[0]?.connections === 0);
+    assert.equal(c.resources.connections, 0);
+  });
+});
