@@ -84,17 +84,19 @@ export function kubeInjectText(text: string, file: string, opts: KubeInjectOptio
   const result: KubeInjectResult = { text: '', injected: [], skipped: [] };
   let docNo = 0;
   for (const chunk of splitDocuments(text)) {
-    const doc = parseDocument(chunk.body, { prettyErrors: false });
+    // The separator line is parsed too: `--- {kind: ...}` may carry content.
+    const source = chunk.sep + chunk.body;
+    const doc = parseDocument(source, { prettyErrors: false });
     const value: unknown = doc.errors.length === 0 ? doc.toJS({ maxAliasCount: 1000 }) : undefined;
     if (doc.errors.length === 0 && (value === null || value === undefined)) {
-      result.text += chunk.sep + chunk.body;
+      result.text += source;
       continue;
     }
     docNo++;
     const where = `${file}: document ${docNo} (line ${chunk.line})`;
     const first = doc.errors[0];
     if (first) {
-      const line = chunk.line + (chunk.body.slice(0, first.pos[0]).match(/\n/g)?.length ?? 0);
+      const line = chunk.line - (chunk.sep === '' ? 0 : 1) + (source.slice(0, first.pos[0]).match(/\n/g)?.length ?? 0);
       throw new MeshError('MESH_ERR_CONFIG_YAML', `${file}: document ${docNo} line ${line}: YAML: ${first.message.split('\n')[0] ?? first.message}`);
     }
     let changed = false;
@@ -107,7 +109,7 @@ export function kubeInjectText(text: string, file: string, opts: KubeInjectOptio
       if (injectDocument(doc, obj, prefix, where, opts, result)) changed = true;
     };
     visit(value, []);
-    result.text += changed ? chunk.sep + doc.toString({ lineWidth: 0, indentSeq: false }) : chunk.sep + chunk.body;
+    result.text += changed ? doc.toString({ lineWidth: 0, indentSeq: false }) : source;
   }
   return result;
 }

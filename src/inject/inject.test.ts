@@ -56,6 +56,7 @@ describe('injectionDecision', () => {
     ['the label wins over the annotation (true over false)', { labels: { 'sidecar.istio.io/inject': 'true' }, annotations: { 'sidecar.istio.io/inject': 'false' } }, EN, {}, true, /asks with label/],
     ['the label wins over the annotation (false over true)', { labels: { 'sidecar.istio.io/inject': 'false' }, annotations: { 'sidecar.istio.io/inject': 'true' } }, EN, {}, false, /opts out with label/],
     ['"no" opts out', { annotations: { 'sidecar.istio.io/inject': 'no' } }, EN, {}, false, /opts out/],
+    ['an unquoted YAML false opts out too', { annotations: { 'sidecar.istio.io/inject': false as unknown as string } }, EN, {}, false, /opts out/],
     ['"On" opts in', { annotations: { 'sidecar.istio.io/inject': 'On' } }, EN, { policy: 'disabled' }, true, /asks with annotation/],
     ['namespace istio-injection=disabled beats the pod label "true"', { labels: { 'sidecar.istio.io/inject': 'true' } }, { 'istio-injection': 'disabled' }, {}, false, /istio-injection=disabled/],
     ['an unlabelled namespace', {}, {}, {}, false, /neither istio-injection=enabled nor istio.io\/rev/],
@@ -232,6 +233,8 @@ describe('injectPod', () => {
     throwsCode(() => injectPod(pod({ 'proxy.istio.io/config': 'holdApplicationUntilProxyStarts: "yes"' }), ctx), 'MESH_ERR_INJECT_CONFIG', /holdApplicationUntilProxyStarts must be a boolean/);
     throwsCode(() => injectPod(pod({ 'sidecar.istio.io/logLevel': 'loud' }), ctx), 'MESH_ERR_INJECT_CONFIG', /logLevel/);
     throwsCode(() => injectPod({ metadata: {}, spec: { containers: [] } }, ctx), 'MESH_ERR_INJECT_CONFIG', /no containers/);
+    const unquoted = pod({ 'traffic.sidecar.istio.io/excludeInboundPorts': 8080 as unknown as string });
+    throwsCode(() => injectPod(unquoted, ctx), 'MESH_ERR_INJECT_CONFIG', /annotation traffic.sidecar.istio.io\/excludeInboundPorts: the value must be a string; quote it/);
   });
 
   it("moves the app's own prometheus.io settings to ISTIO_PROMETHEUS_ANNOTATIONS and points Prometheus at the agent", () => {

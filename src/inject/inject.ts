@@ -108,7 +108,8 @@ export interface InjectionDecision {
 function podChoice(pod: InjectionPod): { choice: boolean | undefined; source: string } {
   const label = pod.labels?.[INJECT_KEYS.inject];
   const annotation = pod.annotations?.[INJECT_KEYS.inject];
-  const [value, source] = label !== undefined ? [label, 'label'] : [annotation ?? '', 'annotation'];
+  // Values are strings in the API; a manifest may still hold an unquoted `false`.
+  const [value, source] = label !== undefined ? [String(label), 'label'] : [String(annotation ?? ''), 'annotation'];
   const v = value.toLowerCase();
   const choice = v === '' ? undefined : ['y', 'yes', 'true', 'on'].includes(v);
   return { choice, source: `${source} ${INJECT_KEYS.inject}: "${value}"` };
@@ -339,6 +340,16 @@ function captureAnnotations(c: Readonly<CaptureConfig>, annotations: Record<stri
   if (c.excludeInterfaces.length > 0) annotations[A.excludeInterfaces] = join(c.excludeInterfaces);
 }
 
+/** A copy of a labels/annotations map; a value that is not a string (an unquoted number or boolean in YAML) is an error. */
+function stringMap(map: Record<string, string> | undefined, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map ?? {})) {
+    if (typeof v !== 'string') throw new MeshError('MESH_ERR_INJECT_CONFIG', `${what} ${k}: the value must be a string; quote it (${k}: "${String(v)}")`);
+    out[k] = v;
+  }
+  return out;
+}
+
 /** True when the pod (template) carries sidecar.istio.io/status: injectPod leaves it as it is. */
 export function isInjected(pod: Pick<PodTemplate, 'metadata'>): boolean {
   return Boolean(pod.metadata?.annotations?.[INJECT_KEYS.status]);
@@ -364,9 +375,9 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   }
   const meta: PodMetadata = out.metadata ?? {};
   out.metadata = meta;
-  const original: Readonly<Record<string, string>> = { ...(meta.annotations ?? {}) };
+  const original: Readonly<Record<string, string>> = stringMap(meta.annotations, 'annotation');
   const annotations: Record<string, string> = { ...original };
-  const labels: Record<string, string> = { ...(meta.labels ?? {}) };
+  const labels: Record<string, string> = stringMap(meta.labels, 'label');
 
   const mesh = ctx.meshConfig ?? defaultMeshConfig();
   const proxyConfig = proxyConfigFor(mesh, ctx.discoveryAddress, original[INJECT_KEYS.proxyConfig]);
