@@ -71,6 +71,10 @@ export interface ClusterConfig extends ClusterInfo {
   readonly tcpKeepaliveSec?: number;
   readonly http2MaxConcurrentStreams: number;
   readonly originalDstCleanupMs: number;
+  /** Where the cluster's policy comes from, for error explanations: "DestinationRule bookinfo/reviews". */
+  readonly istioConfig?: string;
+  /** The DestinationRule subset this cluster is for. */
+  readonly subset?: string;
   /** A stable fingerprint of the source JSON: an update with the same one keeps the cluster as it is. */
   readonly fingerprint: string;
 }
@@ -159,6 +163,12 @@ function parse(name: string, c: Json): ClusterConfig {
     if (ns) service.namespace = ns;
   }
 
+  // Istio's metadata.filter_metadata.istio.config: /apis/networking.istio.io/v1/namespaces/<ns>/destination-rule/<name>
+  const configPath = str(istio?.config, 'metadata.filter_metadata.istio.config');
+  const cfgMatch = configPath ? /\/namespaces\/([^/]+)\/destination-rule\/([^/]+)$/.exec(configPath) : null;
+  const istioConfig = cfgMatch ? `DestinationRule ${cfgMatch[1]}/${cfgMatch[2]}` : undefined;
+  const subset = str(istio?.subset, 'metadata.filter_metadata.istio.subset');
+
   const commonLb = obj(c.common_lb_config, 'common_lb_config');
   const panic = num(commonLb?.healthy_panic_threshold, 'common_lb_config.healthy_panic_threshold');
   if (panic !== undefined && (panic < 0 || panic > 100)) fail(name, 'common_lb_config.healthy_panic_threshold: must be a percentage (0-100)');
@@ -214,6 +224,8 @@ function parse(name: string, c: Json): ClusterConfig {
     fingerprint: JSON.stringify(c),
     ...(bindAddress !== undefined ? { bindAddress } : {}),
     ...(service ? { service } : {}),
+    ...(istioConfig ? { istioConfig } : {}),
+    ...(subset ? { subset } : {}),
     ...(maxRequestsPerConnection ? { maxRequestsPerConnection } : {}),
     ...(loadAssignment ? { loadAssignment } : {}),
     ...(tcpKeepaliveSec !== undefined ? { tcpKeepaliveSec } : {}),

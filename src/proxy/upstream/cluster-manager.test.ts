@@ -173,3 +173,41 @@ describe('cluster manager', () => {
     );
   });
 });
+
+describe('explanations for x-tsmesh-error', () => {
+  const drMeta = { metadata: { filter_metadata: { istio: { services: [{ host: 'reviews.bookinfo.svc.cluster.local' }], config: '/apis/networking.istio.io/v1/namespaces/bookinfo/destination-rule/reviews', subset: 'v2' } } } };
+
+  it('names the cluster, the subset and the DestinationRule when there are no endpoints', () => {
+    const m = newManager();
+    m.setClusters([edsCluster('outbound|9080|v2|reviews.bookinfo.svc.cluster.local', drMeta)]);
+    const c = m.get('outbound|9080|v2|reviews.bookinfo.svc.cluster.local')!;
+    assert.equal(c.chooseHost({}), undefined);
+    assert.equal(c.explainNoHost(), 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local has 0 endpoints (subset v2 of DestinationRule bookinfo/reviews)');
+  });
+
+  it('says how many endpoints are ejected or unhealthy when panic mode is off', () => {
+    const m = newManager();
+    m.setClusters([edsCluster('e', { common_lb_config: { healthy_panic_threshold: { value: 0 } } })]);
+    m.setEndpoints([assignment('e', [endpoint('10.0.0.1', 80, { health_status: 'UNHEALTHY' }), endpoint('10.0.0.2', 80)])]);
+    const c = m.get('e')!;
+    c.hosts[1]!.ejected = true;
+    m.setEndpoints([assignment('e', [endpoint('10.0.0.1', 80, { health_status: 'UNHEALTHY' }), endpoint('10.0.0.2', 80)])]);
+    assert.equal(c.chooseHost({}), undefined);
+    assert.equal(c.explainNoHost(), 'e: none of its 2 endpoints is healthy (1 ejected by outlier detection, 1 not healthy in EDS) and panic mode is off (healthy_panic_threshold 0%)');
+  });
+
+  it('names the DestinationRule field behind an overflow', async () => {
+    const s = await heldServer();
+    const m = newManager();
+    m.setClusters([staticCluster('o', [s.port], { circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1 }] }, ...drMeta })]);
+    const c = m.get('o')!;
+    const host = c.chooseHost({})!;
+    const first = c.request(host, get('/slow'));
+    await s.arrived;
+    const queued = c.request(host, get('/fast'));
+    await assert.rejects(c.request(host, get('/slow')), (e: unknown) => e instanceof UpstreamError && e.detail === 'max_pending_requests (1) reached (connectionPool.http.http1MaxPendingRequests of DestinationRule bookinfo/reviews) with all 1 connection(s) busy');
+    s.held[0]!.end();
+    await readBody(await first);
+    assert.equal(await readBody(await queued), 'fast');
+  });
+});

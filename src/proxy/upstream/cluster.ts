@@ -67,7 +67,7 @@ export class ClusterImpl implements UpstreamCluster {
 
   constructor(info: ClusterConfig, private readonly deps: ClusterDeps) {
     this.info = info;
-    this.resources = new ClusterResources(info.circuitBreakers);
+    this.resources = new ClusterResources(info.circuitBreakers, info.istioConfig);
     if (info.outlier) {
       this.outlier = new OutlierDetector(info.outlier, {
         clusterName: info.name,
@@ -233,7 +233,7 @@ export class ClusterImpl implements UpstreamCluster {
     if (res.canCreateConnection()) return open();
     if (res.pending >= res.limits.maxPendingRequests) {
       res.stats.upstream_cx_overflow++;
-      return Promise.reject(new UpstreamError('overflow', `max_connections (${res.limits.maxConnections}) reached and max_pending_requests (${res.limits.maxPendingRequests}) waiting`, host));
+      return Promise.reject(new UpstreamError('overflow', `${res.overflowDetail('max_connections')} and ${res.overflowDetail('max_pending_requests')}`, host));
     }
     // Wait for a connection slot, as Envoy's TCP pool queues a pending connection.
     return new Promise<Socket>((resolve, reject) => {
@@ -255,6 +255,29 @@ export class ClusterImpl implements UpstreamCluster {
       signal?.addEventListener('abort', onAbort, { once: true });
       res.waitForSlot(waiter);
     });
+  }
+
+  /**
+   * Why chooseHost() found nothing, naming the cluster and the config behind it, for x-tsmesh-error:
+   * "outbound|9080|v2|reviews.bookinfo.svc.cluster.local has 0 endpoints (subset v2 of DestinationRule bookinfo/reviews)".
+   */
+  explainNoHost(): string {
+    const i = this.info;
+    const from = i.subset ? ` (subset ${i.subset} of ${i.istioConfig ?? 'its DestinationRule'})` : i.istioConfig ? ` (${i.istioConfig})` : '';
+    if (i.type === 'ORIGINAL_DST') return `${i.name} forwards to the original destination, and this request has none`;
+    const n = this.hosts.length;
+    if (n === 0) {
+      if (this.dns) return `${i.name} has 0 endpoints: DNS has not resolved ${this.info.loadAssignment?.endpoints.map((e) => e.address).join(', ') ?? 'its hostnames'} yet`;
+      return `${i.name} has 0 endpoints${from}`;
+    }
+    let ejected = 0;
+    let unhealthy = 0;
+    for (const h of this.hosts) {
+      if (h.ejected) ejected++;
+      else if (!h.healthy()) unhealthy++;
+    }
+    const parts = [ejected > 0 ? `${ejected} ejected by outlier detection` : '', unhealthy > 0 ? `${unhealthy} not healthy in EDS` : ''].filter(Boolean).join(', ');
+    return `${i.name}: none of its ${n} endpoints is healthy (${parts}) and panic mode is off (healthy_panic_threshold ${i.panicThreshold}%)${from}`;
   }
 
   tryRetry(): boolean {

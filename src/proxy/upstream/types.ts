@@ -130,6 +130,11 @@ export interface UpstreamCluster {
   releaseRetry(): void;
   /** Tells the outlier detector how a request to `host` went. */
   report(host: Host, outcome: HostOutcome): void;
+  /**
+   * Why chooseHost() returned undefined, naming the cluster and its config (for x-tsmesh-error), e.g.
+   * "outbound|9080|v2|reviews.bookinfo.svc.cluster.local has 0 endpoints (subset v2 of DestinationRule bookinfo/reviews)".
+   */
+  explainNoHost?(): string;
 }
 
 /** Everything CDS and EDS configured, swapped as a whole on every update. */

@@ -49,7 +49,7 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
     res.stats.upstream_rq_total++;
     if (res.requests >= res.limits.maxRequests) {
       res.stats.upstream_rq_pending_overflow++;
-      return Promise.reject(new UpstreamError('overflow', `max_requests (${res.limits.maxRequests}) reached`, this.host));
+      return Promise.reject(new UpstreamError('overflow', res.overflowDetail('max_requests'), this.host));
     }
     res.requests++;
     res.stats.upstream_rq_active = res.requests;
@@ -68,7 +68,7 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
       }
       if (res.pending >= res.limits.maxPendingRequests) {
         res.stats.upstream_rq_pending_overflow++;
-        pr.fail(new UpstreamError('overflow', `max_pending_requests (${res.limits.maxPendingRequests}) reached with max_connections ${res.limits.maxConnections}`, this.host));
+        pr.fail(new UpstreamError('overflow', `${res.overflowDetail('max_pending_requests')} with all ${res.limits.maxConnections} connection(s) busy`, this.host));
         pr.finish();
         return;
       }
@@ -191,6 +191,7 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
     this.forget(c);
     // The host is likely down: fail what waits for it rather than keep it queued (the router retries).
     for (let pr = this.dequeue(); pr; pr = this.dequeue()) {
+      s.upstream_rq_pending_failure_eject++;
       pr.fail(err);
       pr.finish();
     }

@@ -12,7 +12,6 @@ export const CLUSTER_STATS = [
   'upstream_cx_connect_timeout',
   'upstream_cx_overflow',
   'upstream_cx_destroy',
-  'upstream_cx_max_requests',
   'upstream_rq_total',
   'upstream_rq_active',
   'upstream_rq_pending_total',
@@ -31,6 +30,16 @@ export interface SlotWaiter {
   onSlotAvailable(): boolean;
 }
 
+/** The DestinationRule field behind each Envoy threshold (Istio's connectionPool settings). */
+const ISTIO_FIELDS = {
+  max_connections: 'connectionPool.tcp.maxConnections',
+  max_pending_requests: 'connectionPool.http.http1MaxPendingRequests',
+  max_requests: 'connectionPool.http.http2MaxRequests',
+  max_retries: 'connectionPool.http.maxRetries',
+} as const;
+
+const LIMIT_KEYS = { max_connections: 'maxConnections', max_pending_requests: 'maxPendingRequests', max_requests: 'maxRequests', max_retries: 'maxRetries' } as const;
+
 export class ClusterResources {
   connections = 0;
   pending = 0;
@@ -39,8 +48,15 @@ export class ClusterResources {
   readonly stats: ClusterStats;
   private readonly waiters = new Set<SlotWaiter>();
 
-  constructor(readonly limits: CircuitBreakers) {
+  /** `istioConfig`: "DestinationRule ns/name" when the thresholds come from one. */
+  constructor(readonly limits: CircuitBreakers, private readonly istioConfig?: string) {
     this.stats = Object.fromEntries(CLUSTER_STATS.map((s) => [s, 0])) as ClusterStats;
+  }
+
+  /** For x-tsmesh-error: "max_pending_requests (1) reached (connectionPool.http.http1MaxPendingRequests of DestinationRule ns/name)". */
+  overflowDetail(limit: keyof typeof ISTIO_FIELDS): string {
+    const where = this.istioConfig ? ` (${ISTIO_FIELDS[limit]} of ${this.istioConfig})` : '';
+    return `${limit} (${this.limits[LIMIT_KEYS[limit]]}) reached${where}`;
   }
 
   canCreateConnection(): boolean {
