@@ -19,6 +19,8 @@ export const ErrorCodes = {
   MESH_ERR_CONTROLPLANE_REQUEST: 'the control plane API refused a request',
   MESH_ERR_PROXY_BOOTSTRAP: 'the sidecar was started without the environment it needs',
   MESH_ERR_RUNTIME_POD: 'a local pod could not be started (namespace, capture rules, sidecar or container)',
+  MESH_ERR_RUNTIME_DNS: 'the mesh DNS server could not listen: the address is not on this machine, the port is taken, or port 53 needs root',
+  MESH_ERR_RUNTIME_SERVICES: 'the service proxy (kube-proxy equivalent) has invalid settings, or iptables/sysctl rejected its rules',
   MESH_ERR_INJECT_CONFIG: 'a pod cannot be injected: a sidecar.istio.io/proxy.istio.io annotation is invalid, or a manifest document has no usable pod template',
   MESH_ERR_WEBHOOK_SERVE: 'the injection webhook could not start: bad TLS certificate or key, or the address is in use',
 } as const;
