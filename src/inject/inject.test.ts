@@ -226,6 +226,21 @@ describe('injectPod', () => {
     assert.equal(env.get('DNS_AGENT'), '');
   });
 
+  it('merges a container named istio-proxy in the pod over the injected one (Istio\'s customisation)', () => {
+    const p = pod();
+    p.spec?.containers.push({ name: 'istio-proxy', image: 'auto', resources: { limits: { memory: '2Gi' } }, env: [{ name: 'ISTIO_META_CLUSTER_ID', value: 'east' }, { name: 'EXTRA', value: '1' }] });
+    const out = injectPod(p, ctx);
+    assert.deepEqual(out.spec?.containers.map((c) => c.name), ['reviews', 'istio-proxy']);
+    const proxy = proxyOf(out);
+    assert.equal(proxy.image, DEFAULT_PROXY_IMAGE, 'image: auto means the injected image');
+    assert.deepEqual(proxy.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2000m', memory: '2Gi' } });
+    const env = envOf(proxy);
+    assert.equal(env.get('ISTIO_META_CLUSTER_ID'), 'east');
+    assert.equal(env.get('EXTRA'), '1');
+    assert.equal(env.get('ISTIO_META_APP_CONTAINERS'), 'reviews');
+    assert.equal(proxy.securityContext?.runAsUser, 1337);
+  });
+
   it('rejects bad annotations, naming them', () => {
     throwsCode(() => injectPod(pod({ 'traffic.sidecar.istio.io/includeOutboundIPRanges': '10.0.0.0' }), ctx), 'MESH_ERR_CAPTURE_CONFIG', /includeOutboundIPRanges/);
     throwsCode(() => injectPod(pod({ 'sidecar.istio.io/proxyCPU': 'lots' }), ctx), 'MESH_ERR_INJECT_CONFIG', /sidecar.istio.io\/proxyCPU.*quantity/);

@@ -340,6 +340,26 @@ function captureAnnotations(c: Readonly<CaptureConfig>, annotations: Record<stri
   if (c.excludeInterfaces.length > 0) annotations[A.excludeInterfaces] = join(c.excludeInterfaces);
 }
 
+/** Lists Kubernetes merges by a key (strategic merge patch) rather than replaces. */
+const MERGE_KEYS: Record<string, string> = { env: 'name', ports: 'containerPort', volumeMounts: 'mountPath' };
+
+/** `over` merged onto `base` as a strategic merge patch does for a container: maps deeply, env/ports/volumeMounts by key, other values replaced. */
+function overlay(base: unknown, over: unknown, key = ''): unknown {
+  const mergeKey = MERGE_KEYS[key];
+  if (mergeKey && Array.isArray(base) && Array.isArray(over)) {
+    const out: unknown[] = base.map((b) => {
+      const match = over.find((o) => isObject(o) && isObject(b) && o[mergeKey] === b[mergeKey]);
+      return match === undefined ? b : overlay(b, match);
+    });
+    for (const o of over) if (!base.some((b) => isObject(o) && isObject(b) && o[mergeKey] === b[mergeKey])) out.push(o);
+    return out;
+  }
+  if (!isObject(base) || !isObject(over)) return structuredClone(over);
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in base ? overlay(base[k], v, k) : structuredClone(v);
+  return out;
+}
+
 /** A copy of a labels/annotations map; a value that is not a string (an unquoted number or boolean in YAML) is an error. */
 function stringMap(map: Record<string, string> | undefined, what: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -392,7 +412,9 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   const agentLogLevel = logLevel(original, INJECT_KEYS.agentLogLevel, 'default:info', true);
   const trustDomain = ctx.trustDomain ?? mesh.trustDomain;
   const revision = ctx.revision && ctx.revision !== '' ? ctx.revision : 'default';
-  const apps = spec.containers;
+  // A container named istio-proxy in the pod customises the injected one (Istio merges it over the template).
+  const custom = spec.containers.find((c) => c.name === PROXY_CONTAINER_NAME);
+  const apps = spec.containers.filter((c) => c.name !== PROXY_CONTAINER_NAME);
   const appNames = apps.map((c) => c.name);
 
   labels[INJECT_KEYS.tlsMode] = 'istio';
@@ -429,7 +451,7 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   mergePrometheus(mesh, annotations, statusPort, env);
 
   const hold = proxyConfig.holdApplicationUntilProxyStarts === true;
-  const proxy = proxyContainer({
+  const injected = proxyContainer({
     image,
     env,
     resources,
@@ -446,6 +468,8 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
     },
     holdApplication: hold,
   });
+  // `image: auto` (Istio's convention) keeps the injected image.
+  const proxy = custom ? (overlay(injected, custom.image === 'auto' ? { ...custom, image: injected.image } : custom) as InjectedContainer) : injected;
   spec.containers = hold ? [proxy, ...apps] : [...apps, proxy];
 
   const withInit = !ctx.cni && capture.mode !== 'NONE';
