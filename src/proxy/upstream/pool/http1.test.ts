@@ -3,6 +3,7 @@
 // 127.0.0.6, streamed bodies with backpressure, aborts, idle timeout.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
@@ -228,6 +229,45 @@ describe('HTTP/1.1 upstream pool', () => {
     await s.arrived();
     s.release();
     assert.equal((await r3).statusCode, 200);
+  });
+
+  it('reaches a unix socket endpoint (Sidecar ingress unix://) and an IPv6 one', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const { tmpdir } = await import('node:os');
+    const path = `${tmpdir()}/tsmesh-upstream-${process.pid}.sock`;
+    const unix = createHttpServer((_req, res) => res.end('over a pipe'));
+    unix.listen(path);
+    await once(unix, 'listening');
+    const m = manager([{ name: 'pipe', type: 'STATIC', load_assignment: { cluster_name: 'pipe', endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path } } } }] }] } }]);
+    const c = m.get('pipe')!;
+    const host = c.chooseHost({})!;
+    assert.equal(host.key, path);
+    assert.equal(await readBody(await c.request(host, get())), 'over a pipe');
+    await m.close();
+    unix.close();
+
+    const v6 = createHttpServer((req, res) => res.end(`from ${req.socket.remoteAddress}`));
+    v6.listen(0, '::1');
+    await once(v6, 'listening');
+    const port = (v6.address() as AddressInfo).port;
+    const m6 = manager([{ name: 'v6', type: 'STATIC', load_assignment: { cluster_name: 'v6', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '::1', port_value: port } } } }] }] } }]);
+    const c6 = m6.get('v6')!;
+    const h6 = c6.chooseHost({})!;
+    assert.equal(h6.key, `[::1]:${port}`);
+    const res = await c6.request(h6, get());
+    assert.equal(await readBody(res), 'from ::1');
+    assert.match(res.localAddress ?? '', /^\[::1\]:\d+$/);
+    await m6.close();
+    v6.close();
+  });
+
+  it('max_retries 1: one retry at a time, the next is refused until it is released', () => {
+    const c = manager([staticCluster('retries', [1], { circuit_breakers: { thresholds: [{ max_retries: 1 }] } })]).get('retries')!;
+    assert.equal(c.tryRetry(), true);
+    assert.equal(c.tryRetry(), false);
+    assert.equal(c.describe().stats.upstream_rq_retry_overflow, 1);
+    c.releaseRetry();
+    assert.equal(c.tryRetry(), true);
   });
 
   it('closes a connection after idle_timeout', async () => {

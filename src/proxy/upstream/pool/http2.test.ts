@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { FakeClock } from '../clock.ts';
 import { createClusterManager, type UpstreamClusterManager } from '../cluster-manager.ts';
 import { HTTP2_OPTIONS, get, http2Server, readBody, staticCluster, until, type TestServer } from '../test-support.ts';
 import { UpstreamError } from '../types.ts';
@@ -88,6 +89,29 @@ describe('HTTP/2 upstream pool', () => {
     await assert.rejects(c.request(host, get('/boom')), (e: unknown) => e instanceof UpstreamError && e.kind === 'reset' && e.flag === 'UR' && /remote reset/.test(e.detail));
     await assert.rejects(c.request(host, get('/refuse')), (e: unknown) => e instanceof UpstreamError && e.detail === 'remote refused stream reset');
     assert.equal(s.connections.length, 1, 'a stream reset leaves the connection usable');
+  });
+
+  it('max_requests_per_connection 2 opens a new connection every 2 requests; idle_timeout closes an idle one', async () => {
+    const s = await http2Server((stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    });
+    servers.push(s);
+    const clock = new FakeClock();
+    const m = createClusterManager({ clock });
+    managers.push(m);
+    const opts = { ...HTTP2_OPTIONS['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'], common_http_protocol_options: { max_requests_per_connection: 2, idle_timeout: '60s' } };
+    m.setClusters([staticCluster('h2-limits', [s.port], { typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': opts } })]);
+    const c = m.get('h2-limits')!;
+    const host = c.chooseHost({})!;
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await readBody(await c.request(host, get())), 'ok');
+      await until(() => host.activeRequests === 0);
+    }
+    assert.equal(s.connections.length, 3);
+    await until(() => c.resources.connections === 1);
+    clock.advance(60_000);
+    await until(() => c.resources.connections === 0 && s.sessions.size === 0);
   });
 
   it('max_requests 2 (http2MaxRequests): a third concurrent stream overflows (UO)', async () => {
