@@ -382,8 +382,9 @@ export function isInjected(pod: Pick<PodTemplate, 'metadata'>): boolean {
  * first with a postStart hook when holdApplicationUntilProxyStarts is set in meshConfig.defaultConfig
  * or proxy.istio.io/config); the sidecar volumes; labels security.istio.io/tlsMode and the canonical
  * name/revision; annotations sidecar.istio.io/status, istio.io/rev, kubectl's default container and
- * prometheus.io/* (the app's own scrape settings move to ISTIO_PROMETHEUS_ANNOTATIONS). A pod that is
- * already injected is returned unchanged. Throws MESH_ERR_INJECT_CONFIG for a pod without containers
+ * prometheus.io/* (the app's own scrape settings move to ISTIO_PROMETHEUS_ANNOTATIONS). A container
+ * named istio-proxy already in the pod is merged over the injected one. A pod that is already injected
+ * (sidecar.istio.io/status) is returned unchanged. Throws MESH_ERR_INJECT_CONFIG for a pod without containers
  * or a bad sidecar.istio.io/proxy.istio.io annotation, MESH_ERR_CAPTURE_CONFIG for a bad capture one.
  */
 export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T {
@@ -481,8 +482,10 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   spec.volumes = [...(spec.volumes ?? []), ...volumes.filter((v) => !existing.has(v.name))];
 
   const first = appNames[0] ?? '';
-  annotations[INJECT_KEYS.defaultContainer] ??= first;
-  annotations[INJECT_KEYS.defaultLogsContainer] ??= first;
+  if (first !== '') {
+    annotations[INJECT_KEYS.defaultContainer] ??= first;
+    annotations[INJECT_KEYS.defaultLogsContainer] ??= first;
+  }
   annotations[INJECT_KEYS.rev] = revision;
   const status: SidecarStatus = {
     initContainers: withInit ? [INIT_CONTAINER_NAME] : null,
