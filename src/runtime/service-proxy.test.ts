@@ -5,7 +5,7 @@ import { loadString } from '../config/loader.ts';
 import { buildRegistry } from '../registry/registry.ts';
 import type { Registry } from '../registry/types.ts';
 import { autoAllocatedAddresses } from './dns.ts';
-import { forwardGuardState, planServiceRules, renderServiceRules, serviceCleanupScript, type HostTables, type ServiceProxyOptions } from './service-proxy.ts';
+import { cleanupServiceRules, forwardGuardState, planServiceRules, renderServiceRules, serviceCleanupScript, syncServiceRules, type HostTables, type ServiceProxyOptions } from './service-proxy.ts';
 
 const OPTS: ServiceProxyOptions = { podCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/16', bridge: 'tsmesh0', chainPrefix: 'TSMESH' };
 const EMPTY: HostTables = {
@@ -216,5 +216,14 @@ describe('renderServiceRules (pure)', () => {
     assert.equal(serviceCleanupScript(saved, 'TSMESH'), '*nat\n-D PREROUTING -i tsmesh0 -m comment --comment "x" -j TSMESH-SERVICES\n-F TSMESH-SERVICES\n-X TSMESH-SERVICES\nCOMMIT\n');
     assert.equal(serviceCleanupScript(EMPTY, 'TSMESH'), '');
     assert.throws(() => serviceCleanupScript(EMPTY, 'T'), usage);
+  });
+});
+
+describe('syncServiceRules / cleanupServiceRules argument checks', () => {
+  it('reject (not throw) bad settings before touching the host', async () => {
+    const reg = registry();
+    await assert.rejects(syncServiceRules(reg, { ...OPTS, chainPrefix: 'bad-prefix' }), usage);
+    await assert.rejects(syncServiceRules(reg, { ...OPTS, serviceCIDR: OPTS.podCIDR }), usage);
+    await assert.rejects(cleanupServiceRules('x'), usage);
   });
 });

@@ -375,10 +375,10 @@ function serialized<T>(fn: () => Promise<T>): Promise<T> {
  * ClusterIP -> pod needs. Later syncs swap the chains' content atomically. Pods reach the DNS server and the control
  * plane at the bridge address directly (host INPUT, no forwarding, no NAT).
  */
-export function syncServiceRules(registry: Registry, opts: ServiceProxyOptions): Promise<SyncReport> {
+export async function syncServiceRules(registry: Registry, opts: ServiceProxyOptions): Promise<SyncReport> {
   const s = settings(opts);
   assertNetworkAdmin('syncing the service proxy rules', TOOLS);
-  return serialized(async () => {
+  return await serialized(async () => {
     if (!existsSync(forwardingPath(s.bridge))) throw serr(`bridge ${s.bridge} does not exist (create it before syncing the service rules)`);
     const p = plan(registry, s);
     const current = await readTables();
@@ -417,10 +417,10 @@ export interface ServiceCleanupReport {
  * the value recorded in the guard's comment (before the guard goes). Works from a fresh process after a crash or
  * `kill -9` (all state is read back from iptables-save) and is idempotent.
  */
-export function cleanupServiceRules(chainPrefix: string = DEFAULT_CHAIN_PREFIX): Promise<ServiceCleanupReport> {
+export async function cleanupServiceRules(chainPrefix: string = DEFAULT_CHAIN_PREFIX): Promise<ServiceCleanupReport> {
   checkPrefix(chainPrefix);
   assertNetworkAdmin('removing the service proxy rules', TOOLS);
-  return serialized(async () => {
+  return await serialized(async () => {
     const current = await readTables();
     const report: ServiceCleanupReport = { chains: [], jumps: 0 };
     const guard = forwardGuardState(current.filter, chainPrefix);
