@@ -175,6 +175,8 @@ export class Http1Connection implements PoolConnection {
           keepAliveTimeoutThreshold: 1000,
           headersTimeout: 0,
           bodyTimeout: 0,
+          // Envoy's default max_response_headers_kb.
+          maxHeaderSize: 60 * 1024,
         });
         client.on('disconnect', () => this.onDisconnect());
         client.on('connect', () => {

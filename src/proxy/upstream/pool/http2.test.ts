@@ -114,6 +114,15 @@ describe('HTTP/2 upstream pool', () => {
     await until(() => c.resources.connections === 0 && s.sessions.size === 0);
   });
 
+  it('a response without a body (204) ends the stream even if nobody reads it', async () => {
+    const s = await http2Server((stream) => stream.respond({ ':status': 204 }, { endStream: true }));
+    servers.push(s);
+    const c = h2cluster('h2-204', s.port);
+    const host = c.chooseHost({})!;
+    assert.equal((await c.request(host, get())).statusCode, 204);
+    await until(() => host.activeRequests === 0);
+  });
+
   it('max_requests 2 (http2MaxRequests): a third concurrent stream overflows (UO)', async () => {
     const held: http2.ServerHttp2Stream[] = [];
     let arrived: (() => void) | undefined;

@@ -140,8 +140,11 @@ export class Http2Connection implements PoolConnection {
         stream.destroy(reason instanceof Error ? reason : new Error(String(reason)));
       }
     };
-    stream.on('response', (headers) => {
+    stream.on('response', (headers, flags) => {
       const status = Number(headers[':status']);
+      // No body (END_STREAM on the headers): let the stream end by itself, so that a caller that
+      // never reads an empty body (204, HEAD) does not hold the stream open.
+      if ((flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0) stream.resume();
       const out: Record<string, string | string[] | undefined> = {};
       for (const k in headers) if (k.charCodeAt(0) !== 58 /* ':' */) out[k] = headers[k];
       const trailers = new Promise<Record<string, string>>((resolve) => (trailersResolve = resolve));
