@@ -4,6 +4,7 @@
 // Failures throw MeshError saying which step failed; a half-started pod is torn down.
 
 import type { ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, rmSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,18 +92,24 @@ async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
+/** One GET of the sidecar's readiness endpoint on a fresh connection (no pooled socket outlives the pod); 0 when unreachable. */
+function probeReady(ip: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: ip, port: 15021, path: '/healthz/ready', agent: false, timeout: 1000, headers: { connection: 'close' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
 /** Polls http://<ip>:15021/healthz/ready until 200 (the sidecar applied its first full config). */
 export async function waitSidecarReady(ip: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new MeshError('MESH_ERR_RUNTIME_POD', `the sidecar at ${ip} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
-    try {
-      const r = await fetch(`http://${ip}:15021/healthz/ready`, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-    } catch {
-      // not listening yet
-    }
+    if ((await probeReady(ip)) === 200) return;
     if (Date.now() > until) throw new MeshError('MESH_ERR_RUNTIME_POD', `the sidecar at ${ip} was not ready within ${timeoutMs} ms (is the control plane reachable?)`);
     await new Promise((r) => setTimeout(r, 100));
   }

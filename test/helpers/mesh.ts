@@ -50,8 +50,9 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
   const cp = new ControlPlane({ xdsAddress: '0.0.0.0:0', httpAddress: '127.0.0.1:0', log: quiet, registry: { podCIDR: cidr }, meshOverrides: opts.meshOverrides ?? [], debounce: { quietMs: 20, maxDelayMs: 200 } });
   const pods = new Map<string, { workload: Workload; run: RunningPod }>();
   const stop = async (): Promise<void> => {
-    for (const p of pods.values()) await p.run.stop().catch(() => undefined);
+    // the control plane first: its ADS streams end while the sidecars are alive to close their side
     await cp.stop().catch(() => undefined);
+    await Promise.all([...pods.values()].map((p) => p.run.stop().catch(() => undefined)));
     await cleanupAll(prefix, [bridge]).catch(() => undefined);
     rmSync(logDir, { recursive: true, force: true });
   };

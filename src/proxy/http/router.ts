@@ -120,7 +120,7 @@ export async function callUpstream(call: UpstreamCall): Promise<UpstreamOutcome>
     for (let attempt = 1; ; attempt++) {
       const lb: LbContext = policy?.previousHosts && tried.size > 0 ? { ...call.lb, previousHosts: tried } : call.lb;
       const host = upstream.chooseHost(lb);
-      if (!host) return { kind: 'reply', reply: replies.noHealthyUpstream(call.clusterName, describeHostless(upstream)), attempts: attempt };
+      if (!host) return { kind: 'reply', reply: replies.noHealthyUpstream(call.clusterName, upstream.explainNoHost?.() ?? describeHostless(upstream)), attempts: attempt };
       tried.add(host.key);
       info.upstreamHost = host.key;
       const headers = action.attemptCountHeader ? { ...call.headers, [ATTEMPT_COUNT]: String(attempt) } : call.headers;
