@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadString } from '../../src/config/loader.ts';
+import { resourceKey } from '../../src/config/resource.ts';
 import { ControlPlane } from '../../src/controlplane/server.ts';
 import { DEFAULT_CAPTURE_CONFIG } from '../../src/inject/capture-rules.ts';
 import { cleanupAll, ensureBridge, execInNetns } from '../../src/runtime/netns.ts';
@@ -35,10 +36,84 @@ export interface TestMesh {
   pod(app: string): { workload: Workload; run: RunningPod };
   /** Runs argv in the pod's network namespace (as `uid`, default 1000), resolving with its output. */
   exec(app: string, argv: string[], uid?: number): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** GETs through test/fixtures/apps/fetch.mjs inside the pod; one parsed result per response. */
-  fetch(app: string, url: string, opts?: { headers?: Record<string, string>; count?: number }): Promise<Array<{ status: number; headers: Record<string, string>; body: string; error?: string }>>;
+  /**
+   * GETs through test/fixtures/apps/fetch.mjs inside the pod; one parsed result per response, in order.
+   * `concurrency` keeps that many requests in flight (each on its own connection); `h2` uses cleartext
+   * HTTP/2 with prior knowledge (results then carry the trailers).
+   */
+  fetch(app: string, url: string, opts?: FetchOptions): Promise<FetchResult[]>;
   sidecarLog(app: string): string;
+  /**
+   * Waits (bounded) until the pod's sidecar has logged at least `count` (default 1) access log lines for
+   * requests whose path is exactly `path`, and returns them parsed (Istio's TEXT format).
+   */
+  accessLog(app: string, path: string, opts?: { count?: number; timeoutMs?: number }): Promise<AccessLogEntry[]>;
+  /** The pod's IP. */
+  ip(app: string): string;
+  /** A service's first ClusterIP, by FQDN (throws when it has none). */
+  vip(fqdn: string): string;
+  /** Applies Istio/Kubernetes YAML to the running control plane (throws when rejected); sidecars get the push. */
+  apply(yaml: string): void;
+  /** Removes the resources of this YAML (matched by kind, namespace and name) from the running control plane. */
+  remove(yaml: string): void;
   stop(): Promise<void>;
+}
+
+export interface FetchOptions {
+  headers?: Record<string, string>;
+  count?: number;
+  concurrency?: number;
+  h2?: boolean;
+}
+
+export interface FetchResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** Milliseconds from sending the request to the end of the response (measured in the pod). */
+  ms: number;
+  trailers?: Record<string, string>;
+  error?: string;
+}
+
+/** The fields of one access log line in Istio's TEXT format that tests look at. */
+export interface AccessLogEntry {
+  method: string;
+  path: string;
+  protocol: string;
+  code: number;
+  flags: string;
+  details: string;
+  authority: string;
+  upstreamHost: string;
+  cluster: string;
+  raw: string;
+}
+
+const ACCESS_LOG_LINE = /^\[[^\]]+\] "(\S+) (\S+) (\S+)" (\d+) (\S+) (\S+) (\S+) "[^"]*" \d+ \d+ \S+ \S+ "[^"]*" "[^"]*" "[^"]*" "([^"]*)" "([^"]*)" (\S+) /;
+
+/** Parses an access log line in Istio's TEXT format; undefined for other lines (the proxy's own log). */
+export function parseAccessLog(line: string): AccessLogEntry | undefined {
+  const m = ACCESS_LOG_LINE.exec(line);
+  if (!m) return undefined;
+  const [, method = '', path = '', protocol = '', code = '0', flags = '', details = '', , authority = '', upstreamHost = '', cluster = ''] = m;
+  return { method, path, protocol, code: Number(code), flags, details, authority, upstreamHost, cluster, raw: line };
+}
+
+/** Polls `fn` every `everyMs` until it returns something other than undefined; throws naming `what` after `timeoutMs`. */
+export async function poll<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
@@ -49,10 +124,11 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
   const logDir = mkdtempSync(join(tmpdir(), 'tsmesh-e2e-'));
   const cp = new ControlPlane({ xdsAddress: '0.0.0.0:0', httpAddress: '127.0.0.1:0', log: quiet, registry: { podCIDR: cidr }, meshOverrides: opts.meshOverrides ?? [], debounce: { quietMs: 20, maxDelayMs: 200 } });
   const pods = new Map<string, { workload: Workload; run: RunningPod }>();
+  const running: RunningPod[] = [];
   const stop = async (): Promise<void> => {
     // the control plane first: its ADS streams end while the sidecars are alive to close their side
     await cp.stop().catch(() => undefined);
-    await Promise.all([...pods.values()].map((p) => p.run.stop().catch(() => undefined)));
+    await Promise.all(running.map((r) => r.stop().catch(() => undefined)));
     await cleanupAll(prefix, [bridge]).catch(() => undefined);
     rmSync(logDir, { recursive: true, force: true });
   };
@@ -101,7 +177,10 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
         },
         { bridge, cidr, gateway, prefix, logDir },
       );
-      pods.set(app, { workload: w, run });
+      running.push(run);
+      // by app label (the first pod of that app) and, for versioned apps, by `app-version` too
+      if (!pods.has(app)) pods.set(app, { workload: w, run });
+      if (w.labels.version) pods.set(`${app}-${w.labels.version}`, { workload: w, run });
     }
   } catch (err) {
     await stop();
@@ -121,6 +200,13 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
     });
+  const readLog = (app: string): string => {
+    try {
+      return readFileSync(pod(app).run.logFile('istio-proxy'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
   return {
     cp,
     pods,
@@ -128,18 +214,39 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
     exec,
     async fetch(app, url, o = {}) {
       const argv = [process.execPath, join(APPS, 'fetch.mjs'), url, '-n', String(o.count ?? 1)];
+      if (o.concurrency !== undefined) argv.push('-c', String(o.concurrency));
+      if (o.h2) argv.push('--h2');
       for (const [k, v] of Object.entries(o.headers ?? {})) argv.push('-H', `${k}: ${v}`);
       const r = await exec(app, argv);
       if (r.code !== 0) throw new Error(`fetch in ${app} failed: ${r.stderr}`);
-      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { status: number; headers: Record<string, string>; body: string });
+      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as FetchResult);
     },
-    sidecarLog: (app) => {
-      try {
-        return readFileSync(pod(app).run.logFile('istio-proxy'), 'utf8');
-      } catch {
-        return '';
-      }
+    async accessLog(app, path, o = {}) {
+      const want = o.count ?? 1;
+      const read = (): AccessLogEntry[] => readLog(app).split('\n').map(parseAccessLog).filter((e): e is AccessLogEntry => e !== undefined && e.path === path);
+      return poll(`${want} access log line(s) for ${path} in ${app}'s sidecar`, () => {
+        const lines = read();
+        return lines.length >= want ? lines : undefined;
+      }, o.timeoutMs ?? 10_000).catch((err: Error) => {
+        throw new Error(`${err.message}; found: ${JSON.stringify(read().map((e) => e.raw))}`);
+      });
     },
+    ip: (app) => pod(app).workload.ip,
+    vip(fqdn) {
+      const address = cp.pushContext().registry.service(fqdn)[0]?.addresses[0];
+      if (!address) throw new Error(`service ${fqdn} has no ClusterIP`);
+      return address;
+    },
+    apply(yaml) {
+      const loaded = loadString(yaml, 'live.yaml');
+      const result = cp.store.apply(loaded.resources, 'test', loaded.diagnostics);
+      if (!result.accepted) throw new Error(`YAML rejected: ${result.diagnostics.map((d) => d.message).join('; ')}`);
+    },
+    remove(yaml) {
+      const loaded = loadString(yaml, 'live.yaml');
+      cp.store.delete(loaded.resources.map((r) => resourceKey(r)));
+    },
+    sidecarLog: readLog,
     stop,
   };
 }
