@@ -7,7 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { ProxyContext } from '../context.ts';
 import type { CompiledChain, CompiledListener, HttpChain } from '../config/listeners.ts';
 import { addFlag, newStreamInfo, type StreamInfo } from '../stream-info.ts';
@@ -124,7 +124,6 @@ export class HttpConnectionManager {
     } else {
       info.source = ctx.identity.workload;
     }
-    req.on('data', (c: Buffer) => (info.bytesReceived += c.length));
 
     let finished = false;
     const finish = (): void => {
@@ -275,9 +274,12 @@ export class HttpConnectionManager {
     const hasBody = !METHODS_WITHOUT_BODY.has(method) || (Number.isFinite(declared) && declared > 0) || headerValue(h, 'transfer-encoding') !== undefined;
     if (hasBody) {
       if (action.retry && action.retry.numRetries > 0 && (!Number.isFinite(declared) || declared <= MAX_BUFFERED_BODY)) {
-        body = await readUpTo(req, MAX_BUFFERED_BODY);
+        body = await readUpTo(req, MAX_BUFFERED_BODY, info);
         if (!Buffer.isBuffer(body)) delete headers['content-length'];
-      } else body = req;
+      } else {
+        // stream it, counting bytes on the way (a 'data' listener on req would start the flow too early)
+        body = (req as Readable).pipe(new Transform({ transform(chunk: Buffer, _enc, cb) { info.bytesReceived += chunk.length; cb(null, chunk); } }));
+      }
     }
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
 
@@ -437,12 +439,13 @@ export class HttpConnectionManager {
 }
 
 /** Reads a body into one Buffer when it is at most `max` bytes; else returns a stream replaying what was read. */
-async function readUpTo(req: AnyReq, max: number): Promise<Buffer | Readable> {
+async function readUpTo(req: AnyReq, max: number, info: StreamInfo): Promise<Buffer | Readable> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     chunks.push(c);
     size += c.length;
+    info.bytesReceived += c.length;
     if (size > max) {
       const { Readable: R } = await import('node:stream');
       const rest = req as Readable;
