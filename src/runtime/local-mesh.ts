@@ -271,7 +271,7 @@ export class LocalMesh {
     this.#stopped = true;
     await this.#reconciling.catch(() => undefined);
     await this.#cp?.stop().catch(() => undefined);
-    await Promise.all([...this.#pods.values()].map((p) => p.run?.stop().catch(() => undefined)));
+    await Promise.all([...this.#pods.values()].map(async (p) => { await p.run?.stop().catch(() => undefined); }));
     await this.#dns?.close();
     await teardown(this.#opts.bridge, this.#opts.stateDir);
   }
