@@ -33,6 +33,11 @@ export interface LocalMeshOptions {
   /** Ports of the control plane: xDS on the bridge address, the HTTP API on 127.0.0.1. */
   xdsPort?: number;
   httpPort?: number;
+  /** Names of namespaces and interfaces (default tsm-m-), and of the iptables chains (default TSMESH): tests isolate with their own. */
+  prefix?: string;
+  chainPrefix?: string;
+  /** DNS port on the bridge address (default 53). */
+  dnsPort?: number;
 }
 
 export interface PodState {
@@ -140,7 +145,7 @@ export class LocalMesh {
       log: logger('controlplane'),
     });
     await this.cp.start();
-    this.#dns = await startMeshDns({ address: o.gateway, port: 53, records: () => buildDnsView(this.cp.pushContext().registry, new Map([['istiod.istio-system.svc.cluster.local', o.gateway]]), { serviceCIDR: o.serviceCIDR }) });
+    this.#dns = await startMeshDns({ address: o.gateway, port: o.dnsPort ?? 53, records: () => buildDnsView(this.cp.pushContext().registry, new Map([['istiod.istio-system.svc.cluster.local', o.gateway]]), { serviceCIDR: o.serviceCIDR }) });
     this.cp.store.onChange(() => this.#schedule());
     this.#schedule();
     await this.#reconciling;
@@ -168,7 +173,7 @@ export class LocalMesh {
   async #reconcile(): Promise<void> {
     const o = this.#opts;
     const push = this.cp.pushContext();
-    await syncServiceRules(push.registry, { podCIDR: o.podCIDR, serviceCIDR: o.serviceCIDR, bridge: o.bridge, localEndpoints: [o.gateway] });
+    await syncServiceRules(push.registry, { podCIDR: o.podCIDR, serviceCIDR: o.serviceCIDR, bridge: o.bridge, localEndpoints: [o.gateway], ...(o.chainPrefix ? { chainPrefix: o.chainPrefix } : {}) });
     const want = new Map<string, Workload>();
     for (const w of push.registry.workloads) if (w.kind === 'Pod') want.set(`${w.namespace}/${w.name}`, w);
     for (const [key, p] of this.#pods) {
@@ -180,7 +185,7 @@ export class LocalMesh {
     let index = 0;
     for (const [key, w] of want) {
       if (this.#pods.has(key)) continue;
-      const netns = `${RUNTIME_PREFIX}${(Date.now() % 100000).toString(36)}${(index++).toString(36)}`;
+      const netns = `${this.#prefix}${(Date.now() % 100000).toString(36)}${(index++).toString(36)}`;
       const state: PodState = { name: w.name, namespace: w.namespace, ip: w.ip, netns, phase: 'Pending', sidecar: false, containers: [], labels: w.labels, ...(w.owner ? { owner: `${w.owner.kind}/${w.owner.name}` } : {}) };
       this.#pods.set(key, { state });
       starts.push(this.#startPod(w, state));
@@ -221,7 +226,7 @@ export class LocalMesh {
           resolvConf: resolvConf(w.namespace, o.gateway),
           ...(sidecarEnv ? { sidecar: { env: sidecarEnv, argv: [process.execPath, TSMESH_BIN, 'proxy'] }, ...(capture ? { capture } : {}) } : {}),
         },
-        { bridge: o.bridge, cidr: o.podCIDR, gateway: o.gateway, prefix: RUNTIME_PREFIX, logDir: this.logDir },
+        { bridge: o.bridge, cidr: o.podCIDR, gateway: o.gateway, prefix: this.#prefix, logDir: this.logDir },
       );
       const entry = this.#pods.get(`${w.namespace}/${w.name}`);
       if (entry) entry.run = run;
@@ -273,16 +278,20 @@ export class LocalMesh {
     await this.#cp?.stop().catch(() => undefined);
     await Promise.all([...this.#pods.values()].map(async (p) => { await p.run?.stop().catch(() => undefined); }));
     await this.#dns?.close();
-    await teardown(this.#opts.bridge, this.#opts.stateDir);
+    await teardown(this.#opts.bridge, this.#opts.stateDir, this.#prefix, this.#opts.chainPrefix);
+  }
+
+  get #prefix(): string {
+    return this.#opts.prefix ?? RUNTIME_PREFIX;
   }
 }
 
 /** Removes every namespace, interface, rule and state file the runtime made; works after a kill -9. */
-export async function teardown(bridge = DEFAULT_BRIDGE, stateDir = STATE_DIR): Promise<void> {
-  await cleanupServiceRules().catch(() => undefined);
-  await cleanupAll(RUNTIME_PREFIX, [bridge]);
+export async function teardown(bridge = DEFAULT_BRIDGE, stateDir = STATE_DIR, prefix = RUNTIME_PREFIX, chainPrefix?: string): Promise<void> {
+  await cleanupServiceRules(chainPrefix).catch(() => undefined);
+  await cleanupAll(prefix, [bridge]);
   try {
-    for (const d of (await import('node:fs')).readdirSync('/etc/netns')) if (d.startsWith(RUNTIME_PREFIX)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+    for (const d of (await import('node:fs')).readdirSync('/etc/netns')) if (d.startsWith(prefix)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
   } catch {
     /* no /etc/netns */
   }
