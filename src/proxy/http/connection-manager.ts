@@ -56,8 +56,21 @@ export class HttpConnectionManager {
   /** Takes over a connection (its first bytes, if already read, have been unshifted back). */
   handle(socket: Socket, conn: HttpConnection, h2PriorKnowledge: boolean): void {
     this.#conns.set(socket, conn);
-    if (h2PriorKnowledge) this.#h2.emit('connection', socket);
-    else this.#h1.emit('connection', socket);
+    if (!h2PriorKnowledge) {
+      this.#h1.emit('connection', socket);
+      return;
+    }
+    // An HTTP/2 request only shows its session (and a proxy of the socket, not the socket itself):
+    // remember the connection by the session, which node:http2 announces synchronously.
+    const onSession = (session: http2.ServerHttp2Session): void => {
+      this.#conns.set(session, conn);
+    };
+    this.#h2.once('session', onSession);
+    try {
+      this.#h2.emit('connection', socket);
+    } finally {
+      this.#h2.off('session', onSession);
+    }
   }
 
   close(): void {
@@ -68,9 +81,9 @@ export class HttpConnectionManager {
     const s = req.socket as unknown as object;
     const direct = this.#conns.get(s);
     if (direct) return direct;
-    // HTTP/2: the request's socket is a proxy of the session socket
-    const session = (req as http2.Http2ServerRequest).stream?.session as (http2.ServerHttp2Session & { socket: object }) | undefined;
-    return session ? this.#conns.get(session.socket) : undefined;
+    // HTTP/2: the request's socket is a proxy of the session socket; the session is the key
+    const session = (req as http2.Http2ServerRequest).stream?.session;
+    return session ? this.#conns.get(session) : undefined;
   }
 
   #onRequest(req: AnyReq, res: AnyRes): void {

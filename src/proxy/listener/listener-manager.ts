@@ -149,12 +149,16 @@ export class ListenerManager {
       socket.off('end', onEnd);
       socket.pause();
       if (chunk) socket.unshift(chunk);
+      const seen = chunk ? inspect(chunk) : undefined;
       try {
-        this.#dispatch(socket, listener, destination, chunk ? inspect(chunk) : undefined);
+        this.#dispatch(socket, listener, destination, seen);
       } catch {
         socket.destroy();
       }
-      socket.resume();
+      // node:http2 takes the socket's handle over and replays the unshifted bytes itself on the next
+      // tick; resuming the JS stream here would race it for the next bytes and the session would see
+      // frames before the preface ("bad client magic"). The TCP proxy resumes on its own once connected.
+      if (!seen?.h2c) socket.resume();
     };
     socket.on('data', onData);
     socket.once('end', onEnd);
