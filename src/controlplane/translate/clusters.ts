@@ -5,6 +5,7 @@
 import { parseDuration, protoDuration } from '../../common/duration.ts';
 import type { DestinationRuleSpec } from '../../config/types.ts';
 import { resourceKey, type Resource } from '../../config/resource.ts';
+import { parseProtocol, protocolForPort, type Protocol } from '../../registry/protocol.ts';
 import type { MeshService, ServicePortInfo } from '../../registry/types.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { ProxyInfo, SidecarScope } from '../model/sidecar-scope.ts';
@@ -101,8 +102,7 @@ function outboundCluster(svc: MeshService, port: ServicePortInfo, subset: string
     c.outlier_detection = od;
     if (policy.outlierDetection?.minHealthPercent !== undefined) c.common_lb_config = { healthy_panic_threshold: { value: policy.outlierDetection.minHealthPercent } };
   }
-  const http2 = port.protocol === 'HTTP2' || port.protocol === 'GRPC' || port.protocol === 'GRPC-Web';
-  const proto = httpProtocolOptions(http2, policy.connectionPool);
+  const proto = httpProtocolOptions(isHttp2Protocol(port.protocol), policy.connectionPool);
   if (proto) c.typed_extension_protocol_options = proto;
   const ka = policy.connectionPool?.tcp?.tcpKeepalive;
   if (ka) {
@@ -154,7 +154,7 @@ function inboundClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScop
       const target = resolveTargetPort(port, workload.podSpec?.containers);
       if (target === undefined || seen.has(target)) continue;
       seen.add(target);
-      out.push({
+      const c: EnvoyCluster = {
         '@type': CLUSTER_TYPE,
         name: clusterName('inbound', target, '', ''),
         type: 'ORIGINAL_DST',
@@ -163,7 +163,12 @@ function inboundClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScop
         circuit_breakers: circuitBreakers(scope.inboundConnectionPool),
         upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_BIND_IPV4, port_value: 0 } },
         metadata: { filter_metadata: { istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }] } } },
-      });
+      };
+      // As Istio's setUpstreamProtocol: an HTTP/2 or gRPC port talks HTTP/2 to the application too
+      // (a gRPC server speaks nothing else).
+      const proto = isHttp2Protocol(port.protocol) ? httpProtocolOptions(true, undefined) : undefined;
+      if (proto) c.typed_extension_protocol_options = proto;
+      out.push(c);
     }
   }
   return out;
@@ -172,14 +177,29 @@ function inboundClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScop
 function staticInbound(port: number, defaultEndpoint: string | undefined, connectTimeout: string, scope: SidecarScope): EnvoyCluster {
   const name = clusterName('inbound', port, '', '');
   const address = endpointAddress(defaultEndpoint, port);
-  return {
+  const ingress = scope.ingress.find((i) => i.port?.number === port);
+  const c: EnvoyCluster = {
     '@type': CLUSTER_TYPE,
     name,
     type: 'STATIC',
     connect_timeout: connectTimeout,
-    circuit_breakers: circuitBreakers(scope.ingress.find((i) => i.port?.number === port)?.connectionPool ?? scope.inboundConnectionPool),
+    circuit_breakers: circuitBreakers(ingress?.connectionPool ?? scope.inboundConnectionPool),
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
   };
+  const proto = ingress && isHttp2Protocol(ingressPortProtocol(ingress.port)) ? httpProtocolOptions(true, undefined) : undefined;
+  if (proto) c.typed_extension_protocol_options = proto;
+  return c;
+}
+
+/** A Sidecar ingress port's protocol: as written, else from its name or number (as the inbound listener reads it). */
+function ingressPortProtocol(port: { protocol?: string; name?: string; number?: number } | undefined): Protocol {
+  const p = parseProtocol(port?.protocol);
+  return p !== 'UNSUPPORTED' ? p : protocolForPort({ name: port?.name ?? '', port: port?.number ?? 0 });
+}
+
+/** Istio's Protocol.IsHTTP2(): HTTP2, GRPC and GRPC-Web upstreams are spoken to in HTTP/2. */
+function isHttp2Protocol(p: string | undefined): boolean {
+  return p === 'HTTP2' || p === 'GRPC' || p === 'GRPC-Web';
 }
 
 /** Envoy address for a Sidecar ingress defaultEndpoint (`127.0.0.1:8080`, `0.0.0.0:8080`, `unix:///path`). */
