@@ -64,6 +64,8 @@ export interface FetchOptions {
   count?: number;
   concurrency?: number;
   h2?: boolean;
+  /** Per-request client timeout in ms (default 30000); a timed-out request has error "client timeout". */
+  timeoutMs?: number;
 }
 
 export interface FetchResult {
@@ -216,6 +218,7 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
       const argv = [process.execPath, join(APPS, 'fetch.mjs'), url, '-n', String(o.count ?? 1)];
       if (o.concurrency !== undefined) argv.push('-c', String(o.concurrency));
       if (o.h2) argv.push('--h2');
+      if (o.timeoutMs !== undefined) argv.push('-t', String(o.timeoutMs));
       for (const [k, v] of Object.entries(o.headers ?? {})) argv.push('-H', `${k}: ${v}`);
       const r = await exec(app, argv);
       if (r.code !== 0) throw new Error(`fetch in ${app} failed: ${r.stderr}`);

@@ -360,13 +360,17 @@ export class HttpConnectionManager {
         res.once('drain', () => up.body.resume());
       }
     });
-    up.body.on('end', () => {
+    const onEnd = (): void => {
       void up.trailers.then((t) => {
         trailers = t;
         if (Object.keys(t).length > 0 && 'addTrailers' in res && req.httpVersion === '2.0') (res as http2.Http2ServerResponse).addTrailers(t);
         res.end();
       }, () => res.end());
-    });
+    };
+    // A response without a body (HTTP/2 END_STREAM on the headers) may have ended already, before
+    // anyone listened: its 'end' will not come again.
+    if (up.body.readableEnded) onEnd();
+    else up.body.on('end', onEnd);
     up.body.on('error', () => {
       addFlag(info, 'UR');
       info.responseCodeDetails = 'upstream_reset_after_response_started{remote_reset}';
