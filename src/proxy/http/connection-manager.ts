@@ -346,6 +346,14 @@ export class HttpConnectionManager {
     let trailers: Record<string, string> = {};
     info.responseTrailer = (n) => trailers[n];
     try {
+      if (up.endStream && req.httpVersion === '2.0') {
+        // Headers only, as they came: END_STREAM on the HEADERS frame, so that a gRPC trailers-only
+        // response (grpc-status in the headers) stays one (clients reject it followed by an empty DATA).
+        for (const [k, v] of Object.entries(headers)) if (v !== undefined) res.setHeader(k, v);
+        res.statusCode = up.statusCode;
+        res.end();
+        return;
+      }
       res.writeHead(up.statusCode, headers as http.OutgoingHttpHeaders);
     } catch (err) {
       up.body.destroy();

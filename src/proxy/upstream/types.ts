@@ -89,6 +89,11 @@ export interface UpstreamHttpResponse {
   trailers: Promise<Record<string, string>>;
   /** "ip:port" of the local side of the upstream connection. */
   localAddress?: string;
+  /**
+   * True when the response has no body at all: HTTP/2 END_STREAM on the headers (a gRPC trailers-only
+   * response, a 204). The body stream may already have ended by the time the caller sees it.
+   */
+  endStream?: boolean;
 }
 
 export interface CircuitBreakers {

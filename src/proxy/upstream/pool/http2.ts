@@ -144,11 +144,12 @@ export class Http2Connection implements PoolConnection {
       const status = Number(headers[':status']);
       // No body (END_STREAM on the headers): let the stream end by itself, so that a caller that
       // never reads an empty body (204, HEAD) does not hold the stream open.
-      if ((flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0) stream.resume();
+      const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      if (endStream) stream.resume();
       const out: Record<string, string | string[] | undefined> = {};
       for (const k in headers) if (k.charCodeAt(0) !== 58 /* ':' */) out[k] = headers[k];
       const trailers = new Promise<Record<string, string>>((resolve) => (trailersResolve = resolve));
-      pr.resolve({ statusCode: status, headers: out, body: stream, trailers, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
+      pr.resolve({ statusCode: status, headers: out, body: stream, trailers, ...(endStream ? { endStream } : {}), ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
     });
     stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
       const out: Record<string, string> = {};
