@@ -159,9 +159,22 @@ describe('HTTP/2, gRPC and WebSocket through a sidecar pair', { skip, timeout: 1
     assert.deepEqual(r.echoed, ['one', 'two', 'x'.repeat(300)], JSON.stringify(r));
     assert.equal(r.headers?.upgrade, 'websocket');
     assert.match(r.headers?.['x-app'] ?? '', /^echo-/);
+    // the upgrade went through the sidecars like any request: a request id, Istio's peer headers, 127.0.0.6
+    const requestId = r.headers?.['x-echo-x-request-id'] ?? '';
+    assert.match(requestId, /^[0-9a-f-]{36}$/, JSON.stringify(r.headers));
+    assert.match(r.headers?.['x-echo-x-envoy-peer-metadata-id'] ?? '', /^sidecar~[\d.]+~client-/);
+    assert.match(r.headers?.['x-echo-remote'] ?? '', /^127\.0\.0\.6:/);
     const [client] = await mesh.accessLog('client', '/ws');
     const [server] = await mesh.accessLog('echo', '/ws');
-    assert.equal(client?.code, 101, client?.raw);
-    assert.equal(server?.code, 101, server?.raw);
+    for (const e of [client, server]) {
+      assert.equal(e?.code, 101, e?.raw);
+      assert.equal(e?.requestId, requestId, e?.raw);
+      assert.equal(e?.route, 'default', e?.raw);
+      assert.match(e?.downstreamRemote ?? '', /^[\d.]+:\d+$/, e?.raw);
+      assert.match(e?.upstreamLocal ?? '', /^[\d.]+:\d+$/, e?.raw);
+    }
+    assert.equal(client?.cluster, `outbound|80||${ECHO}`);
+    assert.equal(server?.cluster, 'inbound|8080||');
+    assert.match(server?.upstreamLocal ?? '', /^127\.0\.0\.6:/);
   });
 });

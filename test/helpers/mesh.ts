@@ -86,20 +86,25 @@ export interface AccessLogEntry {
   code: number;
   flags: string;
   details: string;
+  requestId: string;
   authority: string;
   upstreamHost: string;
   cluster: string;
+  upstreamLocal: string;
+  downstreamLocal: string;
+  downstreamRemote: string;
+  route: string;
   raw: string;
 }
 
-const ACCESS_LOG_LINE = /^\[[^\]]+\] "(\S+) (\S+) (\S+)" (\d+) (\S+) (\S+) (\S+) "[^"]*" \d+ \d+ \S+ \S+ "[^"]*" "[^"]*" "[^"]*" "([^"]*)" "([^"]*)" (\S+) /;
+const ACCESS_LOG_LINE = /^\[[^\]]+\] "(\S+) (\S+) (\S+)" (\d+) (\S+) (\S+) \S+ "[^"]*" \d+ \d+ \S+ \S+ "[^"]*" "[^"]*" "([^"]*)" "([^"]*)" "([^"]*)" (\S+) (\S+) (\S+) (\S+) \S+ (\S+)$/;
 
 /** Parses an access log line in Istio's TEXT format; undefined for other lines (the proxy's own log). */
 export function parseAccessLog(line: string): AccessLogEntry | undefined {
   const m = ACCESS_LOG_LINE.exec(line);
   if (!m) return undefined;
-  const [, method = '', path = '', protocol = '', code = '0', flags = '', details = '', , authority = '', upstreamHost = '', cluster = ''] = m;
-  return { method, path, protocol, code: Number(code), flags, details, authority, upstreamHost, cluster, raw: line };
+  const [, method = '', path = '', protocol = '', code = '0', flags = '', details = '', requestId = '', authority = '', upstreamHost = '', cluster = '', upstreamLocal = '', downstreamLocal = '', downstreamRemote = '', route = ''] = m;
+  return { method, path, protocol, code: Number(code), flags, details, requestId, authority, upstreamHost, cluster, upstreamLocal, downstreamLocal, downstreamRemote, route, raw: line };
 }
 
 /** Polls `fn` every `everyMs` until it returns something other than undefined; throws naming `what` after `timeoutMs`. */

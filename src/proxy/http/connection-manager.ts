@@ -11,11 +11,11 @@ import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { ProxyContext } from '../context.ts';
 import type { CompiledChain, CompiledListener, HttpChain } from '../config/listeners.ts';
 import { addFlag, newStreamInfo, type StreamInfo } from '../stream-info.ts';
-import type { LbContext, OutgoingHeaders, UpstreamHttpResponse } from '../upstream/types.ts';
+import { UpstreamError, type LbContext, type OutgoingHeaders, type UpstreamHttpResponse } from '../upstream/types.ts';
 import { applyHeaderOps, forwardableHeaders, forwardableResponseHeaders, headerValue } from './headers.ts';
 import { noteLocalReply, replies, type LocalReply } from './local-reply.ts';
 import { PEER_METADATA, PEER_METADATA_ID, decodePeerMetadata, workloadFromEndpoint } from './peer-metadata.ts';
-import { pickCluster, routerAction, type RouterAction } from './route-action.ts';
+import { pickCluster, routerAction, type RouterAction, type WeightedCluster } from './route-action.ts';
 import { callUpstream } from './router.ts';
 import type { RouteRequest } from '../../xds/route-table.ts';
 
@@ -107,9 +107,9 @@ export class HttpConnectionManager {
     });
   }
 
-  async #handle(req: AnyReq, res: AnyRes, conn: HttpConnection): Promise<void> {
+  /** The stream info of a new request (both directions, plain and upgrade) and what routing needs of it. */
+  #startStream(req: AnyReq, conn: HttpConnection): { info: StreamInfo; method: string; path: string; authority: string; requestId: string | undefined; header: (name: string) => string | undefined } {
     const ctx = this.#ctx;
-    const chain = conn.chain.filter;
     const direction = conn.listener.direction;
     const info = newStreamInfo(direction, 'http', ctx.now());
     const h = req.headers;
@@ -121,12 +121,13 @@ export class HttpConnectionManager {
     info.protocol = req.httpVersion === '2.0' ? 'HTTP/2' : `HTTP/${req.httpVersion}`;
     info.authority = authority;
     info.routeName = undefined;
-    info.requestHeader = (n) => (n === ':authority' ? authority : n === ':path' ? path : n === ':method' ? method : headerValue(h, n));
+    const header = (n: string): string | undefined => (n === ':authority' ? authority : n === ':path' ? path : n === ':method' ? method : headerValue(h, n));
+    info.requestHeader = header;
     info.downstreamRemoteAddress = `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`;
     info.downstreamLocalAddress = `${conn.destination.address}:${conn.destination.port}`;
     if (conn.serverName) info.requestedServerName = conn.serverName;
     let requestId = headerValue(h, 'x-request-id');
-    if (!requestId && chain.generateRequestId) requestId = randomUUID();
+    if (!requestId && conn.chain.filter.generateRequestId) requestId = randomUUID();
     if (requestId) info.requestId = requestId;
     const contentType = headerValue(h, 'content-type') ?? '';
     info.requestProtocolLabel = contentType.startsWith('application/grpc') ? 'grpc' : 'http';
@@ -137,6 +138,44 @@ export class HttpConnectionManager {
     } else {
       info.source = ctx.identity.workload;
     }
+    return { info, method, path, authority, requestId, header };
+  }
+
+  /** The headers and path sent upstream: forwardable headers, request id, rewrites, Istio's outbound headers, header operations. */
+  #upstreamRequest(req: AnyReq, direction: 'inbound' | 'outbound', action: RouterAction, picked: WeightedCluster, path: string, authority: string, requestId: string | undefined): { headers: OutgoingHeaders; path: string } {
+    const ctx = this.#ctx;
+    const headers = forwardableHeaders(req.headers);
+    if (requestId) headers['x-request-id'] = requestId;
+    if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = 'http';
+    let upstreamPath = path;
+    if (action.prefixRewrite !== undefined && action.matchedPrefix !== undefined && path.startsWith(action.matchedPrefix)) {
+      upstreamPath = action.prefixRewrite + path.slice(action.matchedPrefix.length);
+      if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`;
+      headers['x-envoy-original-path'] = path;
+    } else if (action.regexRewrite) {
+      const q = path.indexOf('?');
+      const p = q >= 0 ? path.slice(0, q) : path;
+      upstreamPath = p.replace(action.regexRewrite.re, action.regexRewrite.substitution) + (q >= 0 ? path.slice(q) : '');
+      headers['x-envoy-original-path'] = path;
+    }
+    const hostRewrite = picked.hostRewrite ?? action.hostRewrite;
+    headers.host = hostRewrite ?? authority;
+    if (direction === 'outbound') {
+      if (action.operation) headers['x-envoy-decorator-operation'] = action.operation;
+      headers[PEER_METADATA] = ctx.identity.peerMetadataHeader;
+      headers[PEER_METADATA_ID] = ctx.identity.nodeId;
+    }
+    applyHeaderOps(headers, action.request);
+    applyHeaderOps(headers, picked.headers.request);
+    return { headers, path: upstreamPath };
+  }
+
+  async #handle(req: AnyReq, res: AnyRes, conn: HttpConnection): Promise<void> {
+    const ctx = this.#ctx;
+    const chain = conn.chain.filter;
+    const direction = conn.listener.direction;
+    const { info, method, path, authority, requestId, header } = this.#startStream(req, conn);
+    const h = req.headers;
 
     let finished = false;
     const finish = (): void => {
@@ -173,7 +212,7 @@ export class HttpConnectionManager {
 
     // ---- route ----
     const table = chain.inlineRoutes ?? (chain.routeConfigName !== undefined ? ctx.routeTable(chain.routeConfigName) : undefined);
-    const rreq: RouteRequest = { authority, path, header: info.requestHeader };
+    const rreq: RouteRequest = { authority, path, header };
     const sel = table?.select(rreq);
     if (!table || !sel?.route || !sel.vhost) {
       sendLocal(replies.noRoute(authority, chain.routeConfigName ?? 'inline'));
@@ -257,29 +296,7 @@ export class HttpConnectionManager {
     }
     if (upstream.info.service) info.destinationService = upstream.info.service;
 
-    const headers = forwardableHeaders(req.headers);
-    if (requestId) headers['x-request-id'] = requestId;
-    if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = 'http';
-    let upstreamPath = path;
-    if (action.prefixRewrite !== undefined && action.matchedPrefix !== undefined && path.startsWith(action.matchedPrefix)) {
-      upstreamPath = action.prefixRewrite + path.slice(action.matchedPrefix.length);
-      if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`;
-      headers['x-envoy-original-path'] = path;
-    } else if (action.regexRewrite) {
-      const q = path.indexOf('?');
-      const p = q >= 0 ? path.slice(0, q) : path;
-      upstreamPath = p.replace(action.regexRewrite.re, action.regexRewrite.substitution) + (q >= 0 ? path.slice(q) : '');
-      headers['x-envoy-original-path'] = path;
-    }
-    const hostRewrite = picked.hostRewrite ?? action.hostRewrite;
-    headers.host = hostRewrite ?? authority;
-    if (direction === 'outbound') {
-      if (action.operation) headers['x-envoy-decorator-operation'] = action.operation;
-      headers[PEER_METADATA] = ctx.identity.peerMetadataHeader;
-      headers[PEER_METADATA_ID] = ctx.identity.nodeId;
-    }
-    applyHeaderOps(headers, action.request);
-    applyHeaderOps(headers, picked.headers.request);
+    const { headers, path: upstreamPath } = this.#upstreamRequest(req, direction, action, picked, path, authority, requestId);
 
     // ---- body: buffered for retries when small, else streamed ----
     let body: Buffer | Readable | null = null;
@@ -401,60 +418,81 @@ export class HttpConnectionManager {
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, conn: HttpConnection): Promise<void> {
     const ctx = this.#ctx;
     const chain = conn.chain.filter;
-    const info = newStreamInfo(conn.listener.direction, 'http', ctx.now());
-    const authority = req.headers.host ?? '';
-    const path = req.url ?? '/';
-    info.method = req.method ?? 'GET';
-    info.path = path;
-    info.protocol = `HTTP/${req.httpVersion}`;
-    info.authority = authority;
-    info.requestHeader = (n) => headerValue(req.headers, n);
+    const direction = conn.listener.direction;
+    // the same stream info, routing and upstream headers as any request; then the bytes are piped
+    const { info, method, path, authority, requestId, header } = this.#startStream(req, conn);
     const table = chain.inlineRoutes ?? (chain.routeConfigName !== undefined ? ctx.routeTable(chain.routeConfigName) : undefined);
-    const sel = table?.select({ authority, path, header: info.requestHeader });
-    const fail = (reply: LocalReply): void => {
-      const headers = noteLocalReply(info, reply);
-      const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
-      socket.end(`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}\r\n${lines}\r\ncontent-length: ${Buffer.byteLength(reply.body)}\r\n\r\n${reply.body}`);
+    const sel = table?.select({ authority, path, header });
+    let reported = false;
+    const report = (): void => {
+      if (reported) return;
+      reported = true;
       info.endTime = ctx.now();
       ctx.report(info, chain.accessLog);
     };
+    const fail = (reply: LocalReply): void => {
+      const headers = noteLocalReply(info, reply);
+      if (requestId) headers['x-request-id'] = requestId;
+      const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.end(`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}\r\n${lines}content-length: ${Buffer.byteLength(reply.body)}\r\nconnection: close\r\n\r\n${reply.body}`);
+      info.bytesSent += Buffer.byteLength(reply.body);
+      report();
+    };
     if (!table || !sel?.route || !sel.vhost) return fail(replies.noRoute(authority, chain.routeConfigName ?? 'inline'));
     const action = routerAction(sel.route, sel.vhost, table.config);
+    info.routeName = action.routeName;
+    if (action.kind !== 'route') return fail(action.direct && action.direct.status >= 400 ? replies.blackhole(action.direct.status, action.routeName) : replies.noRoute(authority, chain.routeConfigName ?? 'inline'));
     const picked = pickCluster(action, ctx.random());
     const upstream = picked ? ctx.clusters.get(picked.name) : undefined;
     if (!picked || !upstream) return fail(replies.noCluster(picked?.name ?? '(none)', action.routeName));
     info.upstreamCluster = picked.name;
+    if (upstream.info.service) info.destinationService = upstream.info.service;
     const host = upstream.chooseHost({ originalDst: conn.destination });
-    if (!host) return fail(replies.noHealthyUpstream(picked.name, 'no endpoint'));
+    if (!host) return fail(replies.noHealthyUpstream(picked.name, upstream.explainNoHost?.() ?? 'no endpoint'));
     info.upstreamHost = host.key;
+    if (direction === 'outbound') {
+      const dest = workloadFromEndpoint(host.workload);
+      if (dest) info.destination = dest;
+    }
     let up: Socket;
     try {
       up = await upstream.connect(host);
-    } catch (err) {
-      return fail(replies.connectFailure(picked.name, host.key, (err as Error).message));
+    } catch (err: unknown) {
+      if (err instanceof UpstreamError && err.kind === 'overflow') return fail(replies.overflow(picked.name, err.detail));
+      return fail(replies.connectFailure(picked.name, host.key, err instanceof UpstreamError ? err.detail : String((err as Error).message)));
     }
-    const headers = { ...req.headers } as Record<string, string | string[] | undefined>;
-    let raw = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n`;
-    for (const [k, v] of Object.entries(headers)) {
-      if (v === undefined) continue;
-      for (const x of Array.isArray(v) ? v : [v]) raw += `${k}: ${x}\r\n`;
+    if (socket.destroyed) {
+      up.destroy();
+      addFlag(info, 'DC');
+      return report();
     }
-    up.write(raw + '\r\n');
+    info.upstreamLocalAddress = `${up.localAddress ?? ''}:${up.localPort ?? 0}`;
+    const { headers, path: upstreamPath } = this.#upstreamRequest(req, direction, action, picked, path, authority, requestId);
+    // the upgrade itself is hop-by-hop: ask the upstream for it again
+    headers.connection = 'upgrade';
+    headers.upgrade = req.headers.upgrade ?? 'websocket';
+    let raw = `${method} ${upstreamPath} HTTP/1.1\r\n`;
+    for (const [k, v] of Object.entries(headers)) for (const x of Array.isArray(v) ? v : [v]) raw += `${k}: ${x}\r\n`;
+    up.write(`${raw}\r\n`);
     if (head.length > 0) up.write(head);
-    info.responseCode = 101;
     info.responseCodeDetails = 'via_upstream';
-    up.on('data', (c: Buffer) => (info.bytesSent += c.length));
+    let statusLine = '';
+    up.on('data', (c: Buffer) => {
+      info.bytesSent += c.length;
+      if (info.responseCode === 0 && statusLine.length < 64) {
+        // the upstream's answer (101, or a refusal such as 403): its status line is the response code
+        statusLine += c.toString('latin1', 0, Math.min(c.length, 64));
+        const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+        if (m) info.responseCode = Number(m[1]);
+      }
+    });
     socket.on('data', (c: Buffer) => (info.bytesReceived += c.length));
     up.pipe(socket);
     socket.pipe(up);
-    let done = false;
     const end = (): void => {
-      if (done) return;
-      done = true;
       up.destroy();
       socket.destroy();
-      info.endTime = ctx.now();
-      ctx.report(info, chain.accessLog);
+      report();
     };
     up.on('close', end);
     socket.on('close', end);
