@@ -131,6 +131,11 @@ describe('retries, timeouts and faults through a sidecar pair', { skip, timeout:
     assert.equal(client?.code, 504);
     assert.equal(client?.flags, 'UT', client?.raw);
     assert.equal(client?.details, 'upstream_response_timeout');
+    // the server sidecar saw its client go away mid-request
+    const [server] = await mesh.accessLog('echo', '/delay/3000');
+    assert.equal(server?.code, 0, server?.raw);
+    assert.equal(server?.flags, 'DC', server?.raw);
+    assert.equal(server?.details, 'downstream_remote_disconnect', server?.raw);
   });
 
   it('delays by fault injection: 200 after at least 1 s, DI', async () => {

@@ -186,7 +186,11 @@ export class HttpConnectionManager {
     };
     res.on('finish', finish);
     res.on('close', () => {
-      if (!res.writableFinished) addFlag(info, 'DC');
+      if (!res.writableFinished) {
+        addFlag(info, 'DC');
+        // Envoy's details for a client that left before its response (kept when one had started)
+        info.responseCodeDetails ??= 'downstream_remote_disconnect';
+      }
       finish();
     });
     const downstream = new AbortController();
@@ -464,6 +468,7 @@ export class HttpConnectionManager {
     if (socket.destroyed) {
       up.destroy();
       addFlag(info, 'DC');
+      info.responseCodeDetails = 'downstream_remote_disconnect';
       return report();
     }
     info.upstreamLocalAddress = `${up.localAddress ?? ''}:${up.localPort ?? 0}`;
