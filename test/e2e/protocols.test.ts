@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsSkipReason } from '../helpers/netns.ts';
 import { APPS, poll, startTestMesh, type TestMesh } from '../helpers/mesh.ts';
+import { findSamples, parseExposition } from '../helpers/prometheus.ts';
 
 const skip = netnsSkipReason();
 const GRPC = 'grpc-echo.demo.svc.cluster.local';
@@ -130,6 +131,15 @@ describe('HTTP/2, gRPC and WebSocket through a sidecar pair', { skip, timeout: 1
     assert.equal(c?.code, 7, JSON.stringify(c));
     assert.equal(c?.details, 'asked to fail with 7');
     assert.equal(c?.trailers['x-echo-trailer'], 'yes');
+    // both outcomes counted by the server sidecar as gRPC, with their gRPC status
+    const series = await poll('gRPC series on the server sidecar', async () => {
+      const text = await (await fetch(`http://${mesh.ip('grpc-echo')}:15020/stats/prometheus`)).text();
+      const exp = parseExposition(text);
+      const ok = findSamples(exp, 'istio_requests_total', { reporter: 'destination', request_protocol: 'grpc', response_code: '200', grpc_response_status: '0', destination_workload: 'grpc-echo', source_workload: 'client' });
+      const failed = findSamples(exp, 'istio_requests_total', { reporter: 'destination', request_protocol: 'grpc', response_code: '200', grpc_response_status: '7', destination_workload: 'grpc-echo', source_workload: 'client' });
+      return ok.length > 0 && failed.length > 0 ? { ok, failed } : undefined;
+    }, 5000, 200);
+    assert.equal(series.failed[0]?.value, 1);
   });
 
   it('sends an h2c request with prior knowledge to an http2 port as HTTP/2 end to end', async () => {
