@@ -1,5 +1,6 @@
 // LDS: the Listeners one sidecar gets, Istio's way: virtualOutbound (15001, original destination), `0.0.0.0_port` HTTP and `VIP_port` TCP/TLS outbound listeners, virtualInbound (15006) with a chain per inbound port, and the Sidecar's bound ingress/egress listeners. Pure function of (proxy, push, scope); never throws.
 
+import { ISTIO_JSON_FORMAT, ISTIO_TEXT_FORMAT } from '../../xds/access-log-formats.ts';
 import type { MeshConfig } from '../../config/mesh-config.ts';
 import type { Resource } from '../../config/resource.ts';
 import type { IstioIngressListener, L4MatchAttributes, RouteDestination, VirtualServiceSpec } from '../../config/types.ts';
@@ -32,37 +33,9 @@ export const PASSTHROUGH_FILTER_CHAIN = 'PassthroughFilterChain';
 /** ALPN values http_inspector reports for plaintext HTTP (what sniffed HTTP chains match). */
 export const PLAINTEXT_HTTP_ALPN = ['http/1.1', 'h2c', 'http/1.0'];
 
-/** Istio's default TEXT access log line (EnvoyTextLogFormat). */
-export const ISTIO_TEXT_ACCESS_LOG_FORMAT =
-  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n';
-
-/** Istio's default JSON access log fields. */
-export const ISTIO_JSON_ACCESS_LOG_FORMAT: Readonly<Record<string, string>> = {
-  start_time: '%START_TIME%',
-  route_name: '%ROUTE_NAME%',
-  method: '%REQ(:METHOD)%',
-  path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%',
-  protocol: '%PROTOCOL%',
-  response_code: '%RESPONSE_CODE%',
-  response_flags: '%RESPONSE_FLAGS%',
-  response_code_details: '%RESPONSE_CODE_DETAILS%',
-  connection_termination_details: '%CONNECTION_TERMINATION_DETAILS%',
-  bytes_received: '%BYTES_RECEIVED%',
-  bytes_sent: '%BYTES_SENT%',
-  duration: '%DURATION%',
-  upstream_service_time: '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%',
-  x_forwarded_for: '%REQ(X-FORWARDED-FOR)%',
-  user_agent: '%REQ(USER-AGENT)%',
-  request_id: '%REQ(X-REQUEST-ID)%',
-  authority: '%REQ(:AUTHORITY)%',
-  upstream_host: '%UPSTREAM_HOST%',
-  upstream_cluster: '%UPSTREAM_CLUSTER_RAW%',
-  upstream_local_address: '%UPSTREAM_LOCAL_ADDRESS%',
-  downstream_local_address: '%DOWNSTREAM_LOCAL_ADDRESS%',
-  downstream_remote_address: '%DOWNSTREAM_REMOTE_ADDRESS%',
-  requested_server_name: '%REQUESTED_SERVER_NAME%',
-  upstream_transport_failure_reason: '%UPSTREAM_TRANSPORT_FAILURE_REASON%',
-};
+/** Istio's default access log formats (shared with the sidecar through src/xds). */
+export const ISTIO_TEXT_ACCESS_LOG_FORMAT = ISTIO_TEXT_FORMAT;
+export const ISTIO_JSON_ACCESS_LOG_FORMAT: Readonly<Record<string, string>> = ISTIO_JSON_FORMAT;
 
 /** Every listener of this proxy: virtualOutbound, the outbound listeners, virtualInbound, then bound ingress listeners. */
 export function buildListeners(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyListener[] {
