@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ControlPlane, DEFAULT_HTTP_ADDRESS, DEFAULT_XDS_ADDRESS } from '../../controlplane/server.ts';
 import type { CommandIO } from '../main.ts';
+import { untilSignal } from '../signals.ts';
 
 export const summary = 'Run the control plane (istiod): serve xDS for the YAML under DIR, watched for changes';
 export const usage = `Usage: tsmesh controlplane [-f DIR]... [flags]
@@ -51,15 +52,7 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   });
   await cp.start();
   io.out(`control plane ready: xds on port ${cp.xdsPort}, http on port ${cp.httpPort}`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilSignal();
   await cp.stop();
   return 0;
 }

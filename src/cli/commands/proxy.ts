@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { SidecarAgent } from '../../proxy/agent.ts';
 import type { CommandIO } from '../main.ts';
+import { untilSignal } from '../signals.ts';
 
 export const summary = 'Run the sidecar proxy (the istio-proxy container): xDS-driven, captures the pod\'s traffic';
 export const usage = `Usage: tsmesh proxy [--discovery-address HOST:PORT]
@@ -21,15 +22,7 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   const agent = new SidecarAgent({ env });
   await agent.start();
   io.err(`tsmesh proxy: ${agent.env.identity.podName}.${agent.env.identity.namespace} connecting to ${agent.env.discoveryAddress}`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilSignal();
   await agent.stop();
   return 0;
 }
