@@ -28,6 +28,7 @@ function usage(): Usage {
     cpuS: (cpu.user + cpu.system) / 1e6,
     rssMB: mem.rss / MB,
     heapUsedMB: mem.heapUsed / MB,
+    heapTotalMB: mem.heapTotal / MB,
     externalMB: mem.external / MB,
     maxRssMB: process.resourceUsage().maxRSS / 1024,
     sampledPeakMB: peakRss / MB,
@@ -192,10 +193,15 @@ async function change(req: CpChangeRequest): Promise<CpChangeReply> {
 serve(
   {
     start: (req: CpStartRequest) => start(req),
-    usage: (req: { resetPeak?: boolean; gc?: boolean } | undefined) => {
+    usage: async (req: { resetPeak?: boolean; gc?: boolean } | undefined) => {
       const gc = (globalThis as { gc?: () => void }).gc;
-      // after a full collection, what is retained rather than what awaits collection
-      if (req?.gc && gc) gc();
+      // after full collections, what is retained rather than what awaits collection (array buffers
+      // are freed by a background thread after the collection that found them dead: hence the pause)
+      if (req?.gc && gc) {
+        gc();
+        await new Promise((r) => setTimeout(r, 200));
+        gc();
+      }
       const u = usage();
       // a diagnostic for whoever chases the control plane's memory: BENCH_HEAP_SNAPSHOT=file.heapsnapshot
       if (req?.gc && process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_HEAP_SNAPSHOT);

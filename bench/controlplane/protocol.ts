@@ -25,6 +25,8 @@ export interface Usage {
   cpuS: number;
   rssMB: number;
   heapUsedMB: number;
+  /** V8 heap committed (used or not): what RSS keeps after a collection. */
+  heapTotalMB: number;
   /** Memory of Buffers and other objects outside the JS heap. */
   externalMB: number;
   /** resourceUsage().maxRSS: the peak so far. */

@@ -92,7 +92,8 @@ export function lineChart(c: Chart): string {
       if (!p) return;
       parts.push(`<circle cx="${(p[0] ?? 0).toFixed(1)}" cy="${(p[1] ?? 0).toFixed(1)}" r="3.5" fill="${s.color}"/>`);
       const note = s.notes?.[i];
-      if (note) parts.push(`<text x="${((p[0] ?? 0) + 6).toFixed(1)}" y="${((p[1] ?? 0) - 6).toFixed(1)}" fill="${s.color}" font-size="10">${esc(note)}</text>`);
+      // left of the point, clear of the legend on the right
+      if (note) parts.push(`<text x="${((p[0] ?? 0) - 6).toFixed(1)}" y="${((p[1] ?? 0) - 8).toFixed(1)}" text-anchor="end" fill="${s.color}" font-size="10">${esc(note)}</text>`);
     });
     const ly = M.top + 10 + si * 20;
     parts.push(`<line x1="${M.left + pw + 10}" x2="${M.left + pw + 34}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);

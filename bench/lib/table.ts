@@ -6,11 +6,16 @@ export function textTable(header: readonly string[], rows: readonly (readonly st
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** `align`: one letter per column, l(eft), r(ight) or c(enter); default: the first left, the rest right. */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[], align?: string): string {
   const esc = (c: string): string => c.replace(/\|/g, '\\|');
+  const rule = (i: number): string => {
+    const a = align?.[i] ?? (i === 0 ? 'l' : 'r');
+    return a === 'r' ? '---:' : a === 'c' ? ':---:' : '---';
+  };
   return [
     `| ${header.map(esc).join(' | ')} |`,
-    `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    `|${header.map((_, i) => rule(i)).join('|')}|`,
     ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
   ].join('\n');
 }
