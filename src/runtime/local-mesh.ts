@@ -38,6 +38,17 @@ export interface LocalMeshOptions {
   chainPrefix?: string;
   /** DNS port on the bridge address (default 53). */
   dnsPort?: number;
+  /** "External" hosts for tests and demos (e.g. httpbin.org): run in namespaces of our own outside the mesh,
+   *  on the bridge, with names served by the mesh DNS. Nothing ever leaves this machine. */
+  externalHosts?: Record<string, ExternalHostSpec>;
+}
+
+export interface ExternalHostSpec {
+  /** An image of the mapping files, or a command. */
+  image?: string;
+  command?: string[];
+  port: number;
+  env?: Record<string, string>;
 }
 
 export interface PodState {
@@ -102,6 +113,7 @@ export class LocalMesh {
   readonly #pods = new Map<string, { state: PodState; run?: RunningPod }>();
   #images: Map<string, ImageCommand> = new Map();
   #dns?: MeshDns;
+  readonly #externals: RunningPod[] = [];
   #reconciling: Promise<void> = Promise.resolve();
   #again = false;
   #ready = false;
@@ -145,12 +157,38 @@ export class LocalMesh {
       log: logger('controlplane'),
     });
     await this.cp.start();
-    this.#dns = await startMeshDns({ address: o.gateway, port: o.dnsPort ?? 53, records: () => buildDnsView(this.cp.pushContext().registry, new Map([['istiod.istio-system.svc.cluster.local', o.gateway]]), { serviceCIDR: o.serviceCIDR }) });
+    const externals = new Map<string, string>([['istiod.istio-system.svc.cluster.local', o.gateway]]);
+    await this.#startExternalHosts(externals);
+    this.#dns = await startMeshDns({ address: o.gateway, port: o.dnsPort ?? 53, records: () => buildDnsView(this.cp.pushContext().registry, externals, { serviceCIDR: o.serviceCIDR }) });
     this.cp.store.onChange(() => this.#schedule());
     this.#schedule();
     await this.#reconciling;
     this.#ready = true;
     this.#writeState();
+  }
+
+  /** Starts each external test host in its own namespace (no sidecar) at the top of the pod range. */
+  async #startExternalHosts(externals: Map<string, string>): Promise<void> {
+    const o = this.#opts;
+    const used = new Set(this.cp.pushContext().registry.workloads.map((w) => w.ip));
+    const [base, bitsText] = o.podCIDR.split('/') as [string, string];
+    const start = ipToInt(base) + 2 ** (32 - Number(bitsText)) - 2; // the last usable address, going down
+    let n = 0;
+    let i = 0;
+    for (const [name, spec] of Object.entries(o.externalHosts ?? {})) {
+      let ip = intToIp(start - n++);
+      while (used.has(ip)) ip = intToIp(start - n++);
+      const mapped = spec.image ? this.#images.get(spec.image) : undefined;
+      const argv = spec.command ?? mapped?.command;
+      if (!argv) throw new MeshError('MESH_ERR_RUNTIME_POD', `external host ${name}: no command and no mapping for image "${spec.image ?? ''}"`);
+      const netns = `${this.#prefix}x${(i++).toString(36)}`;
+      const run = await startPod(
+        { name, namespace: 'external', ip, netns, hostname: name, containers: [{ name: 'app', argv, env: { ...(mapped?.env ?? {}), ...(spec.env ?? {}), PORT: String(spec.port) }, ...(mapped?.cwd ? { cwd: mapped.cwd } : {}) }] },
+        { bridge: o.bridge, cidr: o.podCIDR, gateway: o.gateway, prefix: this.#prefix, logDir: this.logDir },
+      );
+      this.#externals.push(run);
+      externals.set(name, ip);
+    }
   }
 
   #schedule(): void {
@@ -277,6 +315,7 @@ export class LocalMesh {
     await this.#reconciling.catch(() => undefined);
     await this.#cp?.stop().catch(() => undefined);
     await Promise.all([...this.#pods.values()].map(async (p) => { await p.run?.stop().catch(() => undefined); }));
+    await Promise.all(this.#externals.map((r) => r.stop().catch(() => undefined)));
     await this.#dns?.close();
     await teardown(this.#opts.bridge, this.#opts.stateDir, this.#prefix, this.#opts.chainPrefix);
   }
@@ -302,4 +341,12 @@ export async function teardown(bridge = DEFAULT_BRIDGE, stateDir = STATE_DIR, pr
 export function assertNotRunning(stateDir = STATE_DIR): void {
   const s = readState(stateDir);
   if (s && isAlive(s.pid)) throw new MeshError('MESH_ERR_CLI_USAGE', `a mesh is already running (pid ${s.pid}, started ${s.startedAt}); run \`tsmesh down\` first`);
+}
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 }
