@@ -11,6 +11,14 @@ import { REPO_ROOT } from './pod-runner.ts';
 
 export const MAPPING_FILE = 'tsmesh.local.yaml';
 
+/** An "external" test host a mapping file declares: `externalHosts: {httpbin.org: {image: ..., port: 80}}`. */
+export interface ExternalHostDecl {
+  image?: string;
+  command?: string[];
+  port: number;
+  env?: Record<string, string>;
+}
+
 export interface ImageCommand {
   command: string[];
   env: Record<string, string>;
@@ -22,7 +30,7 @@ function tsxImportFlag(): string {
   return `--import=${import.meta.resolve('tsx')}`;
 }
 
-function readMapping(file: string, into: Map<string, ImageCommand>): void {
+function readMapping(file: string, into: Map<string, ImageCommand>, hosts?: Map<string, ExternalHostDecl>): void {
   let docs;
   try {
     docs = parseAllDocuments(readFileSync(file, 'utf8'));
@@ -30,7 +38,11 @@ function readMapping(file: string, into: Map<string, ImageCommand>): void {
     throw new MeshError('MESH_ERR_CONFIG_READ', `${file}: cannot read: ${(err as Error).message}`);
   }
   for (const d of Array.isArray(docs) ? docs : []) {
-    const v = d.toJS() as { images?: Record<string, { command?: string[]; env?: Record<string, string> }> } | null;
+    const v = d.toJS() as { images?: Record<string, { command?: string[]; env?: Record<string, string> }>; externalHosts?: Record<string, ExternalHostDecl> } | null;
+    for (const [name, h] of Object.entries(v?.externalHosts ?? {})) {
+      if (!Number.isInteger(h.port) || h.port < 1 || h.port > 65535) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${file}: externalHosts["${name}"].port must be 1..65535`);
+      hosts?.set(name, h);
+    }
     for (const [image, m] of Object.entries(v?.images ?? {})) {
       if (!Array.isArray(m.command) || m.command.length === 0) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${file}: images["${image}"].command must be a non-empty list`);
       const cwd = dirname(resolve(file));
@@ -55,6 +67,17 @@ export function loadImageMappings(dirs: readonly string[]): Map<string, ImageCom
     if (existsSync(f)) readMapping(f, out);
   }
   return out;
+}
+
+/** The external test hosts declared by the mapping files beside the manifests (not the shipped examples'). */
+export function loadExternalHosts(dirs: readonly string[]): Map<string, ExternalHostDecl> {
+  const hosts = new Map<string, ExternalHostDecl>();
+  const ignore = new Map<string, ImageCommand>();
+  for (const d of dirs) {
+    const f = existsSync(d) && statSync(d).isDirectory() ? join(d, MAPPING_FILE) : join(dirname(d), MAPPING_FILE);
+    if (existsSync(f)) readMapping(f, ignore, hosts);
+  }
+  return hosts;
 }
 
 /** argv and cwd for a container, Kubernetes' rule: its own command wins; else the image's command + its args. */

@@ -13,7 +13,7 @@ import { injectPod, injectionDecision, podCaptureConfig, type PodTemplate } from
 import { resolveContainerEnv } from '../inject/inject-env.ts';
 import type { Workload } from '../registry/types.ts';
 import { buildDnsView, resolvConf, startMeshDns, type MeshDns, DEFAULT_SERVICE_CIDR } from './dns.ts';
-import { containerCommand, loadImageMappings, type ImageCommand } from './images.ts';
+import { containerCommand, loadExternalHosts, loadImageMappings, type ImageCommand } from './images.ts';
 import { cleanupAll, ensureBridge, DEFAULT_BRIDGE, DEFAULT_BRIDGE_ADDRESS, DEFAULT_POD_CIDR } from './netns.ts';
 import { startPod, TSMESH_BIN, type ContainerRun, type RunningPod } from './pod-runner.ts';
 import { cleanupServiceRules, syncServiceRules } from './service-proxy.ts';
@@ -175,7 +175,8 @@ export class LocalMesh {
     const start = ipToInt(base) + 2 ** (32 - Number(bitsText)) - 2; // the last usable address, going down
     let n = 0;
     let i = 0;
-    for (const [name, spec] of Object.entries(o.externalHosts ?? {})) {
+    const declared = o.externalHosts ?? Object.fromEntries(loadExternalHosts(o.paths));
+    for (const [name, spec] of Object.entries(declared)) {
       let ip = intToIp(start - n++);
       while (used.has(ip)) ip = intToIp(start - n++);
       const mapped = spec.image ? this.#images.get(spec.image) : undefined;
