@@ -29,9 +29,9 @@ describe('seed 000: outboundTrafficPolicy precedence on tsmesh up', { skip }, ()
   const prefix = runPrefix('z');
   const pods: Record<string, string> = {};
 
-  const curl = (app: string): Promise<string> =>
+  const curl = (app: string, path = '/get'): Promise<string> =>
     new Promise((resolve) => {
-      const c = execInNetns(pods[app] ?? '', ['curl', '-s', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', 'http://httpbin.org/get'], { uid: 1000 });
+      const c = execInNetns(pods[app] ?? '', ['curl', '-s', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', `http://httpbin.org${path}`], { uid: 1000 });
       let out = '';
       c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
       c.on('close', () => resolve(out));
@@ -85,5 +85,32 @@ describe('seed 000: outboundTrafficPolicy precedence on tsmesh up', { skip }, ()
     assert.equal(await curl('curl'), '502');
     const key = resourceKey(loadString(sidecar('default', 'ALLOW_ANY', 'sleep'), 'x').resources[0] ?? assert.fail());
     assert.ok(mesh.cp.store.get(key));
+  });
+
+  it('a ServiceEntry (resolution DNS) registers the host under REGISTRY_ONLY, and a 3 s VirtualService timeout gives 504 from /delay/5', async () => {
+    await apply(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin-ext, namespace: default}
+spec:
+  hosts: [httpbin.org]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+  location: MESH_EXTERNAL
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin-ext, namespace: default}
+spec:
+  hosts: [httpbin.org]
+  http:
+  - timeout: 3s
+    route:
+    - destination: {host: httpbin.org}
+`);
+    assert.equal(await curl('curl'), '200', 'registered now: REGISTRY_ONLY lets it through');
+    const t0 = Date.now();
+    assert.equal(await curl('curl', '/delay/5'), '504');
+    const took = Date.now() - t0;
+    assert.ok(took >= 2900, `504 after ${took} ms`);
   });
 });
