@@ -82,7 +82,9 @@ describe('seed 000: a workload Sidecar with REGISTRY_ONLY and egress istioinacti
   });
 
   it('cleanup removes every namespace, interface and rule even when the runtime was killed without stopping', async () => {
-    // simulate `kill -9` of the runtime: its pods, bridge and rules stay behind until teardown
+    // as after `kill -9` of the runtime: the kernel closes its sockets (the control plane is gone) but its pods,
+    // bridge and rules stay behind until teardown
+    await mesh.cp.stop();
     assert.ok((await listNetns()).some((n) => n.startsWith(prefix)));
     await teardown(bridge, home, prefix, 'TSMY');
     assert.deepEqual((await listNetns()).filter((n) => n.startsWith(prefix)), []);
