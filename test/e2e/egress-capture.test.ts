@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CAPTURE_CONFIG, renderCaptureRules } from '../../src/inject/capture-rules.ts';
 import { netnsSkipReason } from '../helpers/netns.ts';
-import { APPS, poll, startTestMesh, type FetchResult, type TestMesh } from '../helpers/mesh.ts';
+import { APPS, poll, startTestMesh, type FetchResult, type TestMesh, CLIENT_YAML } from '../helpers/mesh.ts';
 
 const skip = netnsSkipReason();
 
@@ -30,14 +30,7 @@ spec:
     metadata: {labels: {app: outside}}
     spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}]}]}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: client, namespace: demo}
-spec:
-  selector: {matchLabels: {app: client}}
-  template:
-    metadata: {labels: {app: client}}
-    spec: {containers: [{name: client, image: tsmesh/sleep}]}
+${CLIENT_YAML}
 `;
 
 const REGISTRY_ONLY = `

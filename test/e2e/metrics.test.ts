@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsSkipReason } from '../helpers/netns.ts';
-import { APPS, poll, startTestMesh, type TestMesh } from '../helpers/mesh.ts';
+import { APPS, poll, startTestMesh, type TestMesh, CLIENT_YAML, ECHO_SERVICE_YAML } from '../helpers/mesh.ts';
 import { findSamples, parseExposition, prometheusUnavailable, startPrometheus, type PrometheusServer } from '../helpers/prometheus.ts';
 
 const skip = netnsSkipReason();
@@ -17,12 +17,7 @@ const HOST = 'echo.demo.svc.cluster.local';
 const REQUESTS = 5;
 
 const YAML = `
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: demo}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 80, targetPort: 8080}]
+${ECHO_SERVICE_YAML}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -33,14 +28,7 @@ spec:
     metadata: {labels: {app: echo, version: v1}}
     spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}]}]}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: client, namespace: demo}
-spec:
-  selector: {matchLabels: {app: client}}
-  template:
-    metadata: {labels: {app: client}}
-    spec: {containers: [{name: client, image: tsmesh/sleep}]}
+${CLIENT_YAML}
 `;
 
 /** The labels both reporters put on these requests. */

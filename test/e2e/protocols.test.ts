@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsSkipReason } from '../helpers/netns.ts';
-import { APPS, poll, startTestMesh, type TestMesh } from '../helpers/mesh.ts';
+import { APPS, poll, startTestMesh, type TestMesh, CLIENT_YAML } from '../helpers/mesh.ts';
 import { findSamples, parseExposition } from '../helpers/prometheus.ts';
 
 const skip = netnsSkipReason();
@@ -49,14 +49,7 @@ spec:
     metadata: {labels: {app: echo}}
     spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}, {containerPort: 8081}]}]}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: client, namespace: demo}
-spec:
-  selector: {matchLabels: {app: client}}
-  template:
-    metadata: {labels: {app: client}}
-    spec: {containers: [{name: client, image: tsmesh/sleep}]}
+${CLIENT_YAML}
 `;
 
 interface GrpcResult {

@@ -6,18 +6,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsSkipReason } from '../helpers/netns.ts';
-import { APPS, poll, startTestMesh, type FetchResult, type TestMesh } from '../helpers/mesh.ts';
+import { APPS, poll, startTestMesh, type FetchResult, type TestMesh, CLIENT_YAML, ECHO_SERVICE_YAML } from '../helpers/mesh.ts';
 
 const skip = netnsSkipReason();
 const HOST = 'echo.demo.svc.cluster.local';
 
 const YAML = `
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: demo}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 80, targetPort: 8080}]
+${ECHO_SERVICE_YAML}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -28,14 +23,7 @@ spec:
     metadata: {labels: {app: echo}}
     spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}]}]}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: client, namespace: demo}
-spec:
-  selector: {matchLabels: {app: client}}
-  template:
-    metadata: {labels: {app: client}}
-    spec: {containers: [{name: client, image: tsmesh/sleep}]}
+${CLIENT_YAML}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService

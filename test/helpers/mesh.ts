@@ -21,6 +21,24 @@ import { freeSubnet, runPrefix } from './netns.ts';
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 export const APPS = fileURLToPath(new URL('../fixtures/apps/', import.meta.url));
 
+/** A client pod (image tsmesh/sleep: idles) in namespace demo, to run fetches from. */
+export const CLIENT_YAML = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: demo}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec: {containers: [{name: client, image: tsmesh/sleep}]}`;
+
+/** The echo Service of namespace demo: port 80 (http) to the pods' 8080. */
+export const ECHO_SERVICE_YAML = `apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: demo}
+spec:
+  selector: {app: echo}
+  ports: [{name: http, port: 80, targetPort: 8080}]`;
+
 export interface MeshOptions {
   yaml: string;
   /** image -> how to run it (argv; PORT etc. env). A container whose image is not here runs `sleep infinity`. */
