@@ -4,6 +4,7 @@
 // match, 90/10 and 50/50 weights, fault abort, timeout, retries, and a live change without a restart.
 // Its own file: grpc-js-xds reads its bootstrap once per process.
 
+import { rawUnaryService } from '../helpers/grpc.ts';
 import assert from 'node:assert/strict';
 import dc from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
@@ -17,17 +18,7 @@ import type { Logger } from '../../src/common/log.ts';
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const TARGET = 'reviews.bookinfo.svc.cluster.local:9080';
 
-const service: grpc.ServiceDefinition = {
-  Get: {
-    path: '/bookinfo.Reviews/Get',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (b: Buffer) => b,
-    requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b,
-    responseDeserialize: (b: Buffer) => b,
-  },
-};
+const service = rawUnaryService('Get', '/bookinfo.Reviews/Get');
 
 interface Backend { version: string; port: number; server: grpc.Server; calls: number; behaviour: { failFirst: number; delayMs: number } }
 

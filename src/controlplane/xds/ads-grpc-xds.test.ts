@@ -2,6 +2,7 @@
 // Its own file because grpc-js-xds's bootstrap is process-global (read once from the environment).
 // Known: the process lingers up to 10 s after the test, on a failover timer grpc-js-xds starts in its
 // priority balancer and does not clear when the channel is closed (PriorityChildImpl.destroy).
+import { rawUnaryService } from '../../../test/helpers/grpc.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import dc from 'node:diagnostics_channel';
@@ -17,17 +18,7 @@ const HOST = 'echo.test.svc.cluster.local';
 const TARGET = `${HOST}:7070`;
 
 // a raw-bytes echo service: the reply names the server that answered
-const echoService: grpc.ServiceDefinition = {
-  Echo: {
-    path: '/tsmesh.test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (b: Buffer) => b,
-    requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b,
-    responseDeserialize: (b: Buffer) => b,
-  },
-};
+const echoService = rawUnaryService('Echo', '/tsmesh.test.Echo/Echo');
 
 async function startEcho(name: string): Promise<{ port: number; server: grpc.Server }> {
   const server = new grpc.Server();
