@@ -1,4 +1,5 @@
-// Builds the SO_ORIGINAL_DST addon (binding.gyp -> build/Release/original_dst.node) with the node-gyp that
+// Builds the native addons (binding.gyp -> build/Release/original_dst.node, SO_ORIGINAL_DST, and
+// build/Release/shared_counters.node, the workers' shared circuit-breaker counts) with the node-gyp that
 // ships with npm, offline against this Node's installed headers when present. A failed build warns and exits 0
 // (the sidecar then reports MESH_ERR_ORIGDST_UNAVAILABLE) unless TSMESH_NATIVE_REQUIRED=1.
 import { spawnSync } from 'node:child_process';
@@ -41,7 +42,7 @@ if (!gyp) {
   why = res.error ? res.error.message : `node-gyp exited with ${status}`;
 }
 if (status === 0) {
-  console.error(`tsmesh: built build/Release/original_dst.node in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.error(`tsmesh: built build/Release/original_dst.node and shared_counters.node in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } else {
   const msg = `tsmesh: could not build the SO_ORIGINAL_DST addon (${why}). Install python3, make and a C compiler (g++/gcc), then run \`npm rebuild\`. The sidecar's outbound capture (port 15001) needs it on Linux.`;
   console.error(msg);

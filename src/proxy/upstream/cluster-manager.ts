@@ -12,6 +12,7 @@ import { systemResolver, type Resolver } from './dns.ts';
 import { parseLoadAssignment, type LoadAssignment } from './endpoints.ts';
 import { ClusterConfigError } from './json.ts';
 import type { ClusterManager } from './types.ts';
+import type { LimitCounters } from './pool/resources.ts';
 
 export { parseCluster } from './cluster-config.ts';
 export type { ClusterConfig, OutlierConfig } from './cluster-config.ts';
@@ -25,6 +26,8 @@ export interface ClusterManagerOptions {
   log?: Logger;
   /** Name resolution for STRICT_DNS/LOGICAL_DNS clusters (default: node:dns lookup). */
   dns?: Resolver;
+  /** Circuit-breaker counts shared with other worker processes, by cluster name (default: each cluster counts alone). */
+  limitCounters?: (clusterName: string) => LimitCounters | undefined;
 }
 
 export interface UpstreamClusterManager extends ClusterManager {
@@ -44,7 +47,7 @@ class ClusterManagerImpl implements UpstreamClusterManager {
   private readonly deps: ConstructorParameters<typeof ClusterImpl>[1];
 
   constructor(opts: ClusterManagerOptions) {
-    this.deps = { clock: opts.clock ?? systemClock, random: opts.random ?? mathRandom, resolver: opts.dns ?? systemResolver, ...(opts.log ? { log: opts.log } : {}) };
+    this.deps = { clock: opts.clock ?? systemClock, random: opts.random ?? mathRandom, resolver: opts.dns ?? systemResolver, ...(opts.log ? { log: opts.log } : {}), ...(opts.limitCounters ? { limitCounters: opts.limitCounters } : {}) };
   }
 
   get(name: string): ClusterImpl | undefined {

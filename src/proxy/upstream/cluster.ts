@@ -13,7 +13,7 @@ import { PriorityLoadBalancer, pickerFor, type LoadBalancer } from './lb/index.t
 import { OutlierDetector, type OutlierStats } from './outlier.ts';
 import { connectSocket } from './pool/connect.ts';
 import { HostPool } from './pool/host-pool.ts';
-import { ClusterResources, type ClusterStats, type SlotWaiter } from './pool/resources.ts';
+import { ClusterResources, type ClusterStats, type LimitCounters, type SlotWaiter } from './pool/resources.ts';
 import { abortError } from './pool/types.ts';
 import { UpstreamError, type Host, type HostOutcome, type LbContext, type Locality, type UpstreamCluster, type UpstreamHttpRequest, type UpstreamHttpResponse } from './types.ts';
 
@@ -22,6 +22,8 @@ export interface ClusterDeps {
   readonly random: Random;
   readonly resolver: Resolver;
   readonly log?: Logger;
+  /** The circuit-breaker counts of a cluster when they are shared with other worker processes (default: this process's own). */
+  readonly limitCounters?: (clusterName: string) => LimitCounters | undefined;
 }
 
 export interface HostDescription {
@@ -67,7 +69,7 @@ export class ClusterImpl implements UpstreamCluster {
 
   constructor(info: ClusterConfig, private readonly deps: ClusterDeps) {
     this.info = info;
-    this.resources = new ClusterResources(info.circuitBreakers, info.istioConfig);
+    this.resources = new ClusterResources(info.circuitBreakers, info.istioConfig, deps.limitCounters?.(info.name));
     if (info.outlier) {
       this.outlier = new OutlierDetector(info.outlier, {
         clusterName: info.name,
@@ -204,8 +206,8 @@ export class ClusterImpl implements UpstreamCluster {
   connect(host: Host, signal?: AbortSignal): Promise<Socket> {
     if (!(host instanceof HostImpl)) return Promise.reject(new UpstreamError('no_healthy_upstream', `host ${host.key} is not a host of cluster ${this.info.name}`));
     const res = this.resources;
+    // `open` runs once the connection is counted (tryConnectionOpened).
     const open = (): Promise<Socket> => {
-      res.connectionOpened();
       host.activeRequests++;
       return connectSocket(host, {
         cluster: this.info.name,
@@ -230,17 +232,16 @@ export class ClusterImpl implements UpstreamCluster {
         },
       );
     };
-    if (res.canCreateConnection()) return open();
-    if (res.pending >= res.limits.maxPendingRequests) {
+    if (res.tryConnectionOpened()) return open();
+    if (!res.tryPendingAdded()) {
       res.stats.upstream_cx_overflow++;
       return Promise.reject(new UpstreamError('overflow', `${res.overflowDetail('max_connections')} and ${res.overflowDetail('max_pending_requests')}`, host));
     }
     // Wait for a connection slot, as Envoy's TCP pool queues a pending connection.
     return new Promise<Socket>((resolve, reject) => {
-      res.pendingAdded();
       const waiter: SlotWaiter = {
         onSlotAvailable: () => {
-          if (!res.canCreateConnection()) return false;
+          if (!res.tryConnectionOpened()) return false;
           signal?.removeEventListener('abort', onAbort);
           res.pendingRemoved();
           open().then(resolve, reject);

@@ -47,12 +47,10 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
   request(req: UpstreamHttpRequest): Promise<UpstreamHttpResponse> {
     const res = this.deps.resources;
     res.stats.upstream_rq_total++;
-    if (res.requests >= res.limits.maxRequests) {
+    if (!res.tryRequest()) {
       res.stats.upstream_rq_pending_overflow++;
       return Promise.reject(new UpstreamError('overflow', res.overflowDetail('max_requests'), this.host));
     }
-    res.requests++;
-    res.stats.upstream_rq_active = res.requests;
     this.host.activeRequests++;
     return new Promise<UpstreamHttpResponse>((resolve, reject) => {
       const pr = new PoolRequest(req, resolve, reject, this.finishRequest);
@@ -66,7 +64,7 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
         this.dispatch(conn, pr);
         return;
       }
-      if (res.pending >= res.limits.maxPendingRequests) {
+      if (!res.tryPendingAdded()) {
         res.stats.upstream_rq_pending_overflow++;
         pr.fail(new UpstreamError('overflow', `${res.overflowDetail('max_pending_requests')} with all ${res.limits.maxConnections} connection(s) busy`, this.host));
         pr.finish();
@@ -78,9 +76,7 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
   }
 
   private readonly finishRequest = (): void => {
-    const res = this.deps.resources;
-    res.requests--;
-    res.stats.upstream_rq_active = res.requests;
+    this.deps.resources.requestDone();
     this.host.activeRequests--;
   };
 
@@ -104,10 +100,10 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
     this.ready.push(c);
   }
 
+  /** Queues a request already counted by tryPendingAdded(). */
   private enqueue(pr: PoolRequest): void {
     this.queue.push(pr);
     this.pendingCount++;
-    this.deps.resources.pendingAdded();
     pr.cancelPending = (reason) => {
       if (pr.state !== 'pending') return;
       this.removePending(pr);
@@ -142,17 +138,17 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
     return undefined;
   }
 
-  private canCreateConnection(): boolean {
-    // Envoy: a pool with no connection at all may always open one, so its queue cannot starve.
-    return this.deps.resources.canCreateConnection() || this.conns.size === 0;
-  }
-
   private maybeConnect(): void {
+    const res = this.deps.resources;
     while (this.pendingCount > this.connectingCapacity) {
-      if (!this.canCreateConnection()) {
-        this.deps.resources.stats.upstream_cx_overflow++;
-        this.deps.resources.waitForSlot(this);
-        return;
+      if (!res.tryConnectionOpened()) {
+        if (this.conns.size > 0) {
+          res.stats.upstream_cx_overflow++;
+          res.waitForSlot(this);
+          return;
+        }
+        // Envoy: a pool with no connection at all may always open one, so its queue cannot starve.
+        res.connectionOpened();
       }
       this.createConnection();
     }
@@ -165,11 +161,10 @@ export class HostPool implements HostConnections, PoolEvents, SlotWaiter {
   }
 
   private createConnection(): void {
-    const { info, resources, clock, log } = this.deps;
+    const { info, clock, log } = this.deps;
     const opts = { info, clock, host: this.host, events: this, ...(log ? { log } : {}) };
     const conn: PoolConnection = info.protocol === 'http2' ? new Http2Connection(opts) : new Http1Connection(opts);
     this.conns.add(conn);
-    resources.connectionOpened();
     this.connectingCapacity += conn.initialCapacity;
     conn.start();
   }
