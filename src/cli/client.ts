@@ -2,11 +2,17 @@
 // error statuses become MeshErrors that say where it looked and how to start one.
 
 import { MeshError } from '../common/errors.ts';
+import { isAlive, readState } from '../runtime/state.ts';
 
 export const DEFAULT_CONTROLPLANE = 'http://127.0.0.1:15014';
 
+/** The control plane to talk to: --controlplane, $TSMESH_CONTROLPLANE, the running `tsmesh up` mesh's, else the default. */
 export function controlPlaneUrl(flag: string | undefined): string {
-  return (flag ?? process.env.TSMESH_CONTROLPLANE ?? DEFAULT_CONTROLPLANE).replace(/\/+$/, '');
+  const given = flag ?? process.env.TSMESH_CONTROLPLANE;
+  if (given !== undefined) return given.replace(/\/+$/, '');
+  const mesh = readState();
+  const running = mesh && isAlive(mesh.pid) && !mesh.controlplane.http.endsWith(':0') ? mesh.controlplane.http : undefined;
+  return (running ?? DEFAULT_CONTROLPLANE).replace(/\/+$/, '');
 }
 
 export async function callControlPlane<T>(base: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: T }> {

@@ -19,6 +19,7 @@ export const ErrorCodes = {
   MESH_ERR_CONTROLPLANE_REQUEST: 'the control plane API refused a request',
   MESH_ERR_PROXY_BOOTSTRAP: 'the sidecar was started without the environment it needs',
   MESH_ERR_PROXY_WORKERS: 'the sidecar could not start or keep its worker processes (--concurrency): bad value, fork failure, or the shared counters addon is missing',
+  MESH_ERR_PROXY_NOT_READY: "`tsmesh wait` gave up: the sidecar's readiness URL did not answer 200 within the timeout",
   MESH_ERR_RUNTIME_POD: 'a local pod could not be started (namespace, capture rules, sidecar or container)',
   MESH_ERR_RUNTIME_DNS: 'the mesh DNS server could not listen: the address is not on this machine, the port is taken, or port 53 needs root',
   MESH_ERR_RUNTIME_SERVICES: 'the service proxy (kube-proxy equivalent) has invalid settings, or iptables/sysctl rejected its rules',

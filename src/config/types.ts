@@ -213,7 +213,10 @@ export interface Container {
   volumeMounts?: Array<Record<string, unknown>>;
   imagePullPolicy?: string;
   workingDir?: string;
+  /** postStart/preStop hooks (the local runtime runs postStart exec hooks). */
+  lifecycle?: { postStart?: LifecycleHandler; preStop?: LifecycleHandler };
 }
+export interface LifecycleHandler { exec?: { command?: string[] }; httpGet?: { path?: string; port?: number | string; host?: string }; sleep?: { seconds?: number } }
 export interface PodSpec {
   containers: Container[];
   initContainers?: Container[];

@@ -3,22 +3,24 @@
 // webhook, with capture rules, a sidecar (UID 1337) and its application processes. Reconciles pods
 // when config changes; writes its state to one directory for the CLI; removes everything on stop.
 
-import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { logger, type Logger } from '../common/log.ts';
 import { MeshError } from '../common/errors.ts';
 import { listYamlFiles } from '../config/loader.ts';
 import { ControlPlane } from '../controlplane/server.ts';
-import { injectPod, injectionDecision, podCaptureConfig, type PodTemplate } from '../inject/inject.ts';
+import { INJECT_KEYS, PROXY_CONTAINER_NAME, injectPod, injectionDecision, isInjected, podCaptureConfig, type PodTemplate } from '../inject/inject.ts';
 import { resolveContainerEnv } from '../inject/inject-env.ts';
 import type { Workload } from '../registry/types.ts';
 import { buildDnsView, resolvConf, startMeshDns, type MeshDns, DEFAULT_SERVICE_CIDR } from './dns.ts';
 import { containerCommand, loadExternalHosts, loadImageMappings, type ImageCommand } from './images.ts';
 import { cleanupAll, ensureBridge, DEFAULT_BRIDGE, DEFAULT_BRIDGE_ADDRESS, DEFAULT_POD_CIDR } from './netns.ts';
-import { startPod, TSMESH_BIN, type ContainerRun, type RunningPod } from './pod-runner.ts';
-import { cleanupServiceRules, syncServiceRules } from './service-proxy.ts';
+import { startPod, TSMESH_BIN, type ContainerRun, type RestartPolicy, type RunningPod } from './pod-runner.ts';
+import { cleanupServiceRules, DEFAULT_CHAIN_PREFIX, syncServiceRules } from './service-proxy.ts';
+import { stateDir, type MeshState, type PodState } from './state.ts';
 
-export const STATE_DIR = process.env.TSMESH_HOME ?? '/var/run/tsmesh';
+export { assertNotRunning, isAlive, readState, stateDir, type ContainerState, type MeshState, type PodState } from './state.ts';
 export const RUNTIME_PREFIX = 'tsm-m-';
 
 export interface LocalMeshOptions {
@@ -41,6 +43,8 @@ export interface LocalMeshOptions {
   /** "External" hosts for tests and demos (e.g. httpbin.org): run in namespaces of our own outside the mesh,
    *  on the bridge, with names served by the mesh DNS. Nothing ever leaves this machine. */
   externalHosts?: Record<string, ExternalHostSpec>;
+  /** Base of the container restart back-off (default 10 s, as the kubelet). */
+  restartBackoffMs?: number;
 }
 
 export interface ExternalHostSpec {
@@ -49,50 +53,6 @@ export interface ExternalHostSpec {
   command?: string[];
   port: number;
   env?: Record<string, string>;
-}
-
-export interface PodState {
-  name: string;
-  namespace: string;
-  ip: string;
-  netns: string;
-  phase: 'Pending' | 'Running' | 'Failed';
-  sidecar: boolean;
-  containers: Array<{ name: string; log: string; pid?: number }>;
-  message?: string;
-  owner?: string;
-  labels: Record<string, string>;
-}
-
-export interface MeshState {
-  pid: number;
-  startedAt: string;
-  ready: boolean;
-  bridge: string;
-  gateway: string;
-  podCIDR: string;
-  serviceCIDR: string;
-  controlplane: { xds: string; http: string };
-  logDir: string;
-  pods: PodState[];
-  error?: string;
-}
-
-export function readState(dir = STATE_DIR): MeshState | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as MeshState;
-  } catch {
-    return undefined;
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Manifests of a folder as kubectl reads it (not recursive); files are taken as they are. */
@@ -118,6 +78,7 @@ export class LocalMesh {
   #again = false;
   #ready = false;
   #stopped = false;
+  readonly #startedAt = new Date().toISOString();
   #error: string | undefined;
 
   constructor(opts: LocalMeshOptions) {
@@ -127,7 +88,7 @@ export class LocalMesh {
       serviceCIDR: opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR,
       bridge: opts.bridge ?? DEFAULT_BRIDGE,
       gateway: opts.gateway ?? DEFAULT_BRIDGE_ADDRESS,
-      stateDir: opts.stateDir ?? STATE_DIR,
+      stateDir: opts.stateDir ?? stateDir(),
     };
     this.log = opts.log ?? logger('up');
   }
@@ -240,20 +201,35 @@ export class LocalMesh {
       const decision = injectionDecision({ labels: w.labels, annotations: w.annotations, namespace: w.namespace, hostNetwork: w.podSpec?.hostNetwork }, nsLabels);
       let template: PodTemplate = { metadata: { name: w.name, namespace: w.namespace, labels: { ...w.labels }, annotations: { ...w.annotations } }, spec: w.podSpec ?? { containers: [] } };
       if (decision.inject) template = injectPod(template, { namespace: w.namespace, workloadName: w.owner?.name ?? w.name, ownerKind: w.owner?.kind ?? 'Pod', meshConfig: push.mesh, discoveryAddress: `${o.gateway}:${this.cp.xdsPort}` });
+      // A pod injected here, or before (kube-inject output, with istio-init or CNI-style annotations): its
+      // istio-proxy container is the sidecar, and the runtime installs the capture rules istio-init or the CNI
+      // plugin would (istio-init and istio-validation themselves are not run).
+      const meshed = decision.inject || (isInjected(template) && (template.spec?.containers ?? []).some((c) => c.name === PROXY_CONTAINER_NAME));
       const status = { podIP: w.ip, hostIP: o.gateway, nodeName: 'tsmesh' };
       const containers: ContainerRun[] = [];
-      let sidecarEnv: Record<string, string> | undefined;
+      let sidecar: { env: Record<string, string>; postStart?: string[] } | undefined;
       for (const c of template.spec?.containers ?? []) {
         const env = resolveContainerEnv(c, template, status);
-        if (c.name === 'istio-proxy' && decision.inject) {
-          sidecarEnv = { ...env, XDS_ADDRESS: `${o.gateway}:${this.cp.xdsPort}`, TSMESH_LOG_LEVEL: process.env.TSMESH_LOG_LEVEL ?? 'info' };
+        const postStart = c.lifecycle?.postStart?.exec?.command;
+        if (c.name === PROXY_CONTAINER_NAME && meshed) {
+          sidecar = { env: { ...env, XDS_ADDRESS: `${o.gateway}:${this.cp.xdsPort}`, TSMESH_LOG_LEVEL: process.env.TSMESH_LOG_LEVEL ?? 'info' }, ...(postStart?.length ? { postStart } : {}) };
           continue;
         }
         const cmd = containerCommand(c, this.#images, w.annotations);
-        containers.push({ name: c.name, argv: cmd.argv, env: { ...cmd.env, ...env }, ...(cmd.cwd ? { cwd: cmd.cwd } : {}), uid: c.securityContext?.runAsUser ?? 1000 });
+        containers.push({ name: c.name, argv: cmd.argv, env: { ...cmd.env, ...env }, ...(cmd.cwd ? { cwd: cmd.cwd } : {}), uid: c.securityContext?.runAsUser ?? 1000, ...(postStart?.length ? { postStart } : {}) });
       }
-      const capture = decision.inject ? podCaptureConfig(template) : undefined;
-      state.sidecar = sidecarEnv !== undefined;
+      const capture = meshed ? podCaptureConfig(template) : undefined;
+      const restartPolicy = restartPolicyOf(w);
+      state.sidecar = sidecar !== undefined;
+      state.restartPolicy = restartPolicy;
+      const started: { run?: RunningPod } = {};
+      const update = (): void => {
+        if (!started.run) return;
+        const st = started.run.status();
+        state.phase = st.phase;
+        state.containers = st.containers;
+        this.#writeState();
+      };
       const run = await startPod(
         {
           name: w.name,
@@ -263,51 +239,47 @@ export class LocalMesh {
           containers,
           hostname: w.name,
           resolvConf: resolvConf(w.namespace, o.gateway),
-          ...(sidecarEnv ? { sidecar: { env: sidecarEnv, argv: [process.execPath, TSMESH_BIN, 'proxy'] }, ...(capture ? { capture } : {}) } : {}),
+          restartPolicy,
+          ...(o.restartBackoffMs !== undefined ? { restartBackoffMs: o.restartBackoffMs } : {}),
+          onChange: () => update(),
+          ...(sidecar ? { sidecar: { ...sidecar, argv: [process.execPath, TSMESH_BIN, 'proxy'], hold: !holdDisabled(template.metadata?.annotations) }, ...(capture ? { capture } : {}) } : {}),
         },
         { bridge: o.bridge, cidr: o.podCIDR, gateway: o.gateway, prefix: this.#prefix, logDir: this.logDir },
       );
+      started.run = run;
       const entry = this.#pods.get(`${w.namespace}/${w.name}`);
       if (entry) entry.run = run;
-      state.phase = 'Running';
-      state.containers = [...run.processes.entries()].map(([name, p]) => ({ name, log: run.logFile(name), ...(p.pid !== undefined ? { pid: p.pid } : {}) }));
-      for (const [name, p] of run.processes) {
-        p.on('exit', (code) => {
-          if (this.#stopped) return;
-          if (name !== 'istio-proxy' && w.owner?.kind === 'Job') {
-            // a Job's pod is done when its application exits: its sidecar exits too
-            const proxy = run.processes.get('istio-proxy');
-            if (proxy?.pid) try { process.kill(-proxy.pid, 'SIGTERM'); } catch { /* gone */ }
-          }
-          state.message = `${name} exited (${code ?? 'signal'})`;
-          this.#writeState();
-        });
-      }
+      update();
     } catch (err) {
       state.phase = 'Failed';
+      state.reason = 'StartError';
       state.message = (err as Error).message;
       this.log.error(`pod ${w.namespace}/${w.name} failed`, { error: state.message });
     }
   }
 
   #writeState(): void {
+    if (this.#stopped) return;
     const o = this.#opts;
     const s: MeshState = {
       pid: process.pid,
-      startedAt: new Date().toISOString(),
+      startedAt: this.#startedAt,
       ready: this.#ready,
       bridge: o.bridge,
       gateway: o.gateway,
       podCIDR: o.podCIDR,
       serviceCIDR: o.serviceCIDR,
+      prefix: this.#prefix,
+      chainPrefix: o.chainPrefix ?? DEFAULT_CHAIN_PREFIX,
       controlplane: { xds: `${o.gateway}:${this.#cp?.xdsPort ?? 0}`, http: `http://127.0.0.1:${this.#cp?.httpPort ?? 0}` },
       logDir: this.logDir,
       pods: [...this.#pods.values()].map((p) => p.state),
       ...(this.#error ? { error: this.#error } : {}),
     };
     mkdirSync(o.stateDir, { recursive: true });
+    // write-then-rename: a reader never sees half a file
     writeFileSync(join(o.stateDir, 'state.json.tmp'), JSON.stringify(s, null, 2));
-    writeFileSync(join(o.stateDir, 'state.json'), JSON.stringify(s, null, 2));
+    renameSync(join(o.stateDir, 'state.json.tmp'), join(o.stateDir, 'state.json'));
   }
 
   async stop(): Promise<void> {
@@ -327,21 +299,35 @@ export class LocalMesh {
 }
 
 /** Removes every namespace, interface, rule and state file the runtime made; works after a kill -9. */
-export async function teardown(bridge = DEFAULT_BRIDGE, stateDir = STATE_DIR, prefix = RUNTIME_PREFIX, chainPrefix?: string): Promise<void> {
+export async function teardown(bridge = DEFAULT_BRIDGE, dir = stateDir(), prefix = RUNTIME_PREFIX, chainPrefix?: string): Promise<void> {
   await cleanupServiceRules(chainPrefix).catch(() => undefined);
   await cleanupAll(prefix, [bridge]);
   try {
-    for (const d of (await import('node:fs')).readdirSync('/etc/netns')) if (d.startsWith(prefix)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+    for (const d of readdirSync('/etc/netns')) if (d.startsWith(prefix)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
   } catch {
     /* no /etc/netns */
   }
-  if (existsSync(join(stateDir, 'state.json'))) rmSync(join(stateDir, 'state.json'), { force: true });
-  rmSync(join(stateDir, 'state.json.tmp'), { force: true });
+  rmSync(join(dir, 'state.json'), { force: true });
+  rmSync(join(dir, 'state.json.tmp'), { force: true });
 }
 
-export function assertNotRunning(stateDir = STATE_DIR): void {
-  const s = readState(stateDir);
-  if (s && isAlive(s.pid)) throw new MeshError('MESH_ERR_CLI_USAGE', `a mesh is already running (pid ${s.pid}, started ${s.startedAt}); run \`tsmesh down\` first`);
+/** Kubernetes' spec.restartPolicy of a pod (Always by default; a Job's pods never restart unless OnFailure). */
+function restartPolicyOf(w: Workload): RestartPolicy {
+  const p = w.podSpec?.restartPolicy;
+  if (p === 'Always' || p === 'OnFailure' || p === 'Never') return p;
+  return w.owner?.kind === 'Job' ? 'Never' : 'Always';
+}
+
+/** True when the pod's proxy.istio.io/config says holdApplicationUntilProxyStarts: false (the runtime's default is to hold). */
+function holdDisabled(annotations: Record<string, string> | undefined): boolean {
+  const text = annotations?.[INJECT_KEYS.proxyConfig];
+  if (!text) return false;
+  try {
+    const v = parseYaml(text) as { holdApplicationUntilProxyStarts?: unknown } | null;
+    return v?.holdApplicationUntilProxyStarts === false;
+  } catch {
+    return false;
+  }
 }
 
 function ipToInt(ip: string): number {

@@ -1,7 +1,10 @@
 // Runs one pod on this machine: its own network namespace wired to the bridge with its IP, the capture
-// rules (when it has a sidecar), the sidecar as UID/GID 1337, then the application containers once the
-// sidecar is ready. Stopping kills every process of the pod and removes its namespace and veth.
-// Failures throw MeshError saying which step failed; a half-started pod is torn down.
+// rules (when it has a sidecar), the sidecar as UID/GID 1337, then the application containers in order,
+// each after the previous one's postStart hook returned (the sidecar's `tsmesh wait` holds the apps until it
+// is ready; without a hook the runtime polls its readiness itself unless told not to). Containers that exit
+// follow the pod's restartPolicy with Kubernetes' back-off; when every application container is done the
+// sidecar is stopped and the pod is Succeeded or Failed. Stopping kills every process of the pod and removes
+// its namespace and veth. Failures throw MeshError saying which step failed; a half-started pod is torn down.
 
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -12,10 +15,19 @@ import { MeshError } from '../common/errors.ts';
 import { applyCaptureRules } from '../inject/capture-apply.ts';
 import { renderCaptureRules, type CaptureConfig } from '../inject/capture-rules.ts';
 import { attachToBridge, createNetns, deleteLink, deleteNetns, execInNetns, vethName } from './netns.ts';
+import type { ContainerState, PodState } from './state.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TSMESH_BIN = join(REPO_ROOT, 'bin', 'tsmesh');
 export const PROXY_UID = 1337;
+/** Kubernetes' container restart back-off: the first restart is immediate, then 10 s, 20 s, ... up to 5 min. */
+export const DEFAULT_RESTART_BACKOFF_MS = 10_000;
+const MAX_RESTART_BACKOFF_MS = 300_000;
+/** A container that ran this long without exiting starts its back-off afresh (the kubelet's reset). */
+const BACKOFF_RESET_MS = 600_000;
+const HOOK_TIMEOUT_MS = 120_000;
+
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 
 export interface ContainerRun {
   name: string;
@@ -23,6 +35,8 @@ export interface ContainerRun {
   env?: Record<string, string>;
   cwd?: string;
   uid?: number;
+  /** lifecycle.postStart.exec.command: run in the pod after the container starts; the next container waits for it. */
+  postStart?: string[];
 }
 
 export interface PodRun {
@@ -32,12 +46,21 @@ export interface PodRun {
   /** Network namespace name (≤ 15 chars is not required, but keep it short). */
   netns: string;
   containers: ContainerRun[];
-  /** The sidecar's environment (POD_NAME...); absent = no sidecar, no capture. */
-  sidecar?: { env: Record<string, string>; argv?: string[] };
+  /** The sidecar's environment (POD_NAME...); absent = no sidecar, no capture. `postStart` is its lifecycle hook
+   *  (holdApplicationUntilProxyStarts: `tsmesh wait`); without one the runtime polls its readiness before starting
+   *  the applications unless `hold` is false. */
+  sidecar?: { env: Record<string, string>; argv?: string[]; postStart?: string[]; hold?: boolean };
   capture?: CaptureConfig;
   /** DNS: written to /etc/netns/<netns>/resolv.conf, which `ip netns exec` mounts over /etc/resolv.conf. */
   resolvConf?: string;
   hostname?: string;
+  /** What happens to a container that exits (Kubernetes' spec.restartPolicy). Unset: nothing (no restart, and the
+   *  pod never completes: its sidecar keeps running), for callers that manage their processes themselves. */
+  restartPolicy?: RestartPolicy;
+  /** Base of the restart back-off (default 10 s): tests shorten it. */
+  restartBackoffMs?: number;
+  /** Called whenever a container starts, exits or restarts, and when the pod completes. */
+  onChange?: () => void;
 }
 
 export interface NetworkSettings {
@@ -50,22 +73,68 @@ export interface NetworkSettings {
   logDir: string;
 }
 
+export interface PodStatus {
+  /** Running until every application container is done for good; then Succeeded (all exited 0) or Failed. */
+  phase: Extract<PodState['phase'], 'Running' | 'Succeeded' | 'Failed'>;
+  containers: ContainerState[];
+}
+
 export interface RunningPod {
   spec: PodRun;
+  /** The current process of each container (replaced on restart). */
   processes: Map<string, ChildProcess>;
   logFile(container: string): string;
+  status(): PodStatus;
   stop(): Promise<void>;
 }
 
-function startProcess(pod: PodRun, net: NetworkSettings, c: ContainerRun, uid?: number): { child: ChildProcess; log: WriteStream; file: string } {
-  const file = join(net.logDir, `${pod.namespace}_${pod.name}_${c.name}.log`);
-  const log = createWriteStream(file, { flags: 'a' });
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', HOSTNAME: pod.hostname ?? pod.name, ...c.env };
-  const child = execInNetns(pod.netns, c.argv, { env, ...(c.cwd ? { cwd: c.cwd } : {}), ...(uid !== undefined ? { uid } : {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+interface Slot {
+  run: ContainerRun;
+  uid: number | undefined;
+  sidecar: boolean;
+  child?: ChildProcess;
+  startedAt: number;
+  state: ContainerState;
+  timer?: NodeJS.Timeout;
+}
+
+function startProcess(pod: PodRun, c: ContainerRun, log: WriteStream, uid?: number): ChildProcess {
+  const child = execInNetns(pod.netns, c.argv, { env: containerEnv(pod, c), ...(c.cwd ? { cwd: c.cwd } : {}), ...(uid !== undefined ? { uid } : {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   child.on('error', (err) => log.write(`tsmesh: cannot start ${c.name}: ${err.message}\n`));
-  return { child, log, file };
+  return child;
+}
+
+function containerEnv(pod: PodRun, c: ContainerRun): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', HOSTNAME: pod.hostname ?? pod.name, ...c.env };
+}
+
+/** argv of a hook: `tsmesh ...` (and Istio's `pilot-agent ...`, e.g. `pilot-agent wait`) run this tsmesh. */
+export function hookArgv(argv: readonly string[]): string[] {
+  const [cmd, ...rest] = argv;
+  if (cmd === 'tsmesh' || cmd === 'pilot-agent') return [process.execPath, TSMESH_BIN, ...rest];
+  return [...argv];
+}
+
+/** Runs a postStart exec hook in the pod as the container's user; throws MESH_ERR_RUNTIME_POD with its output when it fails. */
+async function runHook(pod: PodRun, c: ContainerRun, uid: number | undefined, argv: readonly string[]): Promise<void> {
+  const child = execInNetns(pod.netns, hookArgv(argv), { env: containerEnv(pod, c), ...(c.cwd ? { cwd: c.cwd } : {}), ...(uid !== undefined ? { uid } : {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), HOOK_TIMEOUT_MS);
+  const code = await new Promise<number>((resolve) => {
+    child.on('error', (err) => {
+      out += err.message;
+      resolve(127);
+    });
+    child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+  });
+  clearTimeout(timer);
+  if (code !== 0) {
+    throw new MeshError('MESH_ERR_RUNTIME_POD', `pod ${pod.namespace}/${pod.name}: the postStart hook of container ${c.name} (${argv.join(' ')}) failed with exit ${code}: ${out.trim().split('\n').slice(-3).join(' | ') || 'no output'}`);
+  }
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -115,20 +184,124 @@ export async function waitSidecarReady(ip: string, child: ChildProcess, timeoutM
   }
 }
 
+/** The delay before restart number `restarts + 1`: none for the first, then base, 2·base, ... capped at 5 min. */
+export function restartDelay(restarts: number, ranForMs: number, baseMs = DEFAULT_RESTART_BACKOFF_MS): number {
+  if (restarts === 0 || ranForMs >= BACKOFF_RESET_MS) return 0;
+  return Math.min(baseMs * 2 ** (restarts - 1), MAX_RESTART_BACKOFF_MS);
+}
+
 export async function startPod(pod: PodRun, net: NetworkSettings): Promise<RunningPod> {
   mkdirSync(net.logDir, { recursive: true });
   const hostVeth = vethName(net.prefix, `${pod.namespace}/${pod.name}`);
   const processes = new Map<string, ChildProcess>();
-  const logs: WriteStream[] = [];
+  const logs = new Map<string, WriteStream>();
   const files = new Map<string, string>();
+  const slots: Slot[] = [];
+  const policy: RestartPolicy = pod.restartPolicy ?? 'Never';
+  const lifecycle = pod.restartPolicy !== undefined;
+  let stopping = false;
+  let finished: PodStatus['phase'] | undefined;
+  const changed = (): void => {
+    if (!stopping) pod.onChange?.();
+  };
+
   const stop = async (): Promise<void> => {
+    stopping = true;
+    for (const s of slots) clearTimeout(s.timer);
     for (const p of processes.values()) killGroup(p, 'SIGTERM');
     for (const p of processes.values()) if (!(await waitExit(p, 2000))) killGroup(p, 'SIGKILL');
-    for (const l of logs) l.end();
+    for (const l of logs.values()) l.end();
     await deleteNetns(pod.netns).catch(() => undefined);
     await deleteLink(hostVeth).catch(() => undefined);
     rmSync(`/etc/netns/${pod.netns}`, { recursive: true, force: true });
   };
+
+  const logOf = (name: string): WriteStream => {
+    let l = logs.get(name);
+    if (!l) {
+      const file = join(net.logDir, `${pod.namespace}_${pod.name}_${name}.log`);
+      l = createWriteStream(file, { flags: 'a' });
+      logs.set(name, l);
+      files.set(name, file);
+    }
+    return l;
+  };
+
+  /** Every application container is terminated for good: the pod is done, and so is its sidecar. */
+  const maybeFinish = (): void => {
+    const apps = slots.filter((s) => !s.sidecar);
+    if (!lifecycle || finished || apps.length === 0 || apps.some((s) => s.state.state !== 'terminated')) return;
+    finished = apps.every((s) => s.state.exitCode === 0) ? 'Succeeded' : 'Failed';
+    for (const s of slots) if (s.sidecar && s.child) killGroup(s.child, 'SIGTERM');
+  };
+
+  const onExit = (slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void => {
+    if (stopping || slot.child !== child) return;
+    const st = slot.state;
+    st.state = 'terminated';
+    st.ready = false;
+    delete st.pid;
+    if (code !== null) st.exitCode = code;
+    else delete st.exitCode;
+    if (signal) st.signal = signal;
+    else delete st.signal;
+    // a sidecar stopped because the applications are done completed its job, whatever its exit status
+    st.reason = code === 0 || (finished && slot.sidecar) ? 'Completed' : 'Error';
+    const failed = code !== 0;
+    const restart = !finished && (policy === 'Always' || (policy === 'OnFailure' && failed));
+    if (restart) {
+      const delay = restartDelay(st.restartCount, Date.now() - slot.startedAt, pod.restartBackoffMs);
+      st.last = { ...(st.exitCode !== undefined ? { exitCode: st.exitCode } : {}), ...(st.signal ? { signal: st.signal } : {}), reason: st.reason };
+      if (delay > 0) {
+        st.state = 'waiting';
+        st.reason = 'CrashLoopBackOff';
+      }
+      slot.timer = setTimeout(() => void restartSlot(slot), delay);
+    } else {
+      maybeFinish();
+    }
+    changed();
+  };
+
+  const launch = (slot: Slot): ChildProcess => {
+    const child = startProcess(pod, slot.run, logOf(slot.run.name), slot.uid);
+    slot.child = child;
+    slot.startedAt = Date.now();
+    processes.set(slot.run.name, child);
+    const st = slot.state;
+    st.state = 'running';
+    st.ready = true;
+    delete st.reason;
+    delete st.exitCode;
+    delete st.signal;
+    if (child.pid !== undefined) st.pid = child.pid;
+    child.on('exit', (code, signal) => onExit(slot, child, code, signal));
+    return child;
+  };
+
+  const restartSlot = async (slot: Slot): Promise<void> => {
+    if (stopping || finished) return;
+    slot.state.restartCount++;
+    const child = launch(slot);
+    changed();
+    if (!slot.run.postStart) return;
+    try {
+      await runHook(pod, slot.run, slot.uid, slot.run.postStart);
+    } catch (err) {
+      // as the kubelet: a failed postStart hook kills the container, which then follows the restart policy
+      logOf(slot.run.name).write(`tsmesh: ${(err as Error).message}\n`);
+      killGroup(child, 'SIGKILL');
+    }
+  };
+
+  const addSlot = (run: ContainerRun, uid: number | undefined, sidecar: boolean): Slot => {
+    const slot: Slot = { run, uid, sidecar, startedAt: Date.now(), state: { name: run.name, log: '', state: 'waiting', reason: 'ContainerCreating', restartCount: 0, ready: false } };
+    logOf(run.name);
+    slot.state.log = files.get(run.name) ?? '';
+    slots.push(slot);
+    return slot;
+  };
+
   try {
     await createNetns(pod.netns);
     await attachToBridge({ netns: pod.netns, hostVeth, podIp: pod.ip, cidr: net.cidr, gateway: net.gateway, bridge: net.bridge });
@@ -138,23 +311,30 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
       writeFileSync(`/etc/netns/${pod.netns}/hosts`, `127.0.0.1\tlocalhost\n${pod.ip}\t${pod.hostname ?? pod.name}\n`);
     }
     if (pod.sidecar && pod.capture) await applyCaptureRules(pod.netns, renderCaptureRules(pod.capture));
+    const appSlots = pod.containers.map((c) => addSlot(c, c.uid, false));
     if (pod.sidecar) {
-      const argv = pod.sidecar.argv ?? [process.execPath, TSMESH_BIN, 'proxy'];
-      const s = startProcess(pod, net, { name: 'istio-proxy', argv, env: pod.sidecar.env }, PROXY_UID);
-      processes.set('istio-proxy', s.child);
-      logs.push(s.log);
-      files.set('istio-proxy', s.file);
-      await waitSidecarReady(pod.ip, s.child);
+      const run: ContainerRun = { name: 'istio-proxy', argv: pod.sidecar.argv ?? [process.execPath, TSMESH_BIN, 'proxy'], env: pod.sidecar.env, ...(pod.sidecar.postStart ? { postStart: pod.sidecar.postStart } : {}) };
+      const slot = addSlot(run, PROXY_UID, true);
+      slots.splice(slots.indexOf(slot), 1);
+      slots.unshift(slot);
+      const child = launch(slot);
+      if (run.postStart) await runHook(pod, run, PROXY_UID, run.postStart);
+      else if (pod.sidecar.hold !== false) await waitSidecarReady(pod.ip, child);
     }
-    for (const c of pod.containers) {
-      const s = startProcess(pod, net, c, c.uid);
-      processes.set(c.name, s.child);
-      logs.push(s.log);
-      files.set(c.name, s.file);
+    for (const slot of appSlots) {
+      if (finished) break;
+      launch(slot);
+      if (slot.run.postStart) await runHook(pod, slot.run, slot.uid, slot.run.postStart);
     }
   } catch (err) {
     await stop();
     throw err instanceof MeshError ? err : new MeshError('MESH_ERR_RUNTIME_POD', `pod ${pod.namespace}/${pod.name}: ${(err as Error).message}`, { cause: err });
   }
-  return { spec: pod, processes, logFile: (c) => files.get(c) ?? '', stop };
+  return {
+    spec: pod,
+    processes,
+    logFile: (c) => files.get(c) ?? '',
+    status: () => ({ phase: finished ?? 'Running', containers: slots.map((s) => structuredClone(s.state)) }),
+    stop,
+  };
 }

@@ -2,7 +2,7 @@
 // its DNS, its capture rules: calls go through its sidecar) and exits with the command's status.
 
 import { MeshError } from '../../common/errors.ts';
-import { readState } from '../../runtime/local-mesh.ts';
+import { readState } from '../../runtime/state.ts';
 import { execInNetns } from '../../runtime/netns.ts';
 import type { CommandIO } from '../main.ts';
 

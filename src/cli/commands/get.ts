@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { MeshError } from '../../common/errors.ts';
 import { kindByName } from '../../config/kinds.ts';
-import { readState } from '../../runtime/local-mesh.ts';
+import { readState, type ContainerState, type PodState } from '../../runtime/state.ts';
 import { tabulate } from '../../xds/configdump/tabwriter.ts';
 import { callControlPlane, controlPlaneUrl } from '../client.ts';
 import type { CommandIO } from '../main.ts';
@@ -22,6 +22,7 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   const ns = values['all-namespaces'] ? undefined : (values.namespace ?? 'default');
   let items: Obj[];
   let kind: string;
+  let podStatus = new Map<string, PodState>();
   if (['pod', 'pods', 'po'].includes(what.toLowerCase())) {
     kind = 'Pod';
     const s = readState();
@@ -30,9 +31,16 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
-      spec: { containers: p.containers.map((c) => ({ name: c.name })) },
-      status: { phase: p.phase, podIP: p.ip, ...(p.message ? { message: p.message } : {}), containerStatuses: p.containers.map((c) => ({ name: c.name, ready: p.phase === 'Running' })) },
+      spec: { containers: p.containers.map((c) => ({ name: c.name })), ...(p.restartPolicy ? { restartPolicy: p.restartPolicy } : {}) },
+      status: {
+        phase: p.phase,
+        podIP: p.ip,
+        ...(p.reason ? { reason: p.reason } : {}),
+        ...(p.message ? { message: p.message } : {}),
+        containerStatuses: p.containers.map(containerStatus),
+      },
     }));
+    podStatus = new Map(s.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
   } else {
     const info = kindByName(what);
     if (!info) throw new MeshError('MESH_ERR_CLI_USAGE', `get: unknown resource type "${what}"`);
@@ -56,10 +64,12 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   const withNs = ns === undefined;
   const rows: string[][] = [];
   if (kind === 'Pod') {
-    rows.push([...(withNs ? ['NAMESPACE'] : []), 'NAME', 'READY', 'STATUS', 'IP']);
+    rows.push([...(withNs ? ['NAMESPACE'] : []), 'NAME', 'READY', 'STATUS', 'RESTARTS', 'IP']);
     for (const i of items) {
-      const cs = (i.status?.containerStatuses as Array<{ ready: boolean }> | undefined) ?? [];
-      rows.push([...(withNs ? [i.metadata.namespace ?? ''] : []), i.metadata.name, `${cs.filter((c) => c.ready).length}/${cs.length}`, String(i.status?.phase ?? ''), String(i.status?.podIP ?? '')]);
+      const p = podStatus.get(`${i.metadata.namespace ?? ''}/${i.metadata.name}`);
+      const cs = p?.containers ?? [];
+      const restarts = cs.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+      rows.push([...(withNs ? [i.metadata.namespace ?? ''] : []), i.metadata.name, `${cs.filter((c) => c.ready).length}/${cs.length}`, p ? podStatusText(p) : String(i.status?.phase ?? ''), String(restarts), String(i.status?.podIP ?? '')]);
     }
   } else {
     rows.push([...(withNs ? ['NAMESPACE'] : []), 'NAME', 'KIND']);
@@ -67,4 +77,27 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   }
   io.out(tabulate(rows, 3));
   return 0;
+}
+
+/** A container's status in Kubernetes' shape (state, lastState, restartCount, ready). */
+function containerStatus(c: ContainerState): Record<string, unknown> {
+  const term = (t: { exitCode?: number; signal?: string; reason?: string }): Record<string, unknown> => ({ exitCode: t.exitCode ?? 137, ...(t.signal ? { signal: t.signal } : {}), reason: t.reason ?? 'Error' });
+  const state = c.state === 'running' ? { running: {} } : c.state === 'terminated' ? { terminated: term(c) } : { waiting: { reason: c.reason ?? 'ContainerCreating' } };
+  return { name: c.name, ready: c.ready, restartCount: c.restartCount ?? 0, state, ...(c.last ? { lastState: { terminated: term(c.last) } } : {}) };
+}
+
+/**
+ * kubectl's STATUS column: the pod's reason or phase, overridden by a container's waiting or terminated reason
+ * (CrashLoopBackOff, Completed, Error); the application containers win over the sidecar, the first over later ones.
+ */
+export function podStatusText(p: PodState): string {
+  let reason: string = p.reason ?? p.phase;
+  let running = false;
+  const order = [...p.containers.filter((c) => c.name === 'istio-proxy'), ...p.containers.filter((c) => c.name !== 'istio-proxy').reverse()];
+  for (const c of order) {
+    if (c.state === 'waiting' && c.reason) reason = c.reason;
+    else if (c.state === 'terminated') reason = c.reason ?? (c.signal ? `Signal:${c.signal}` : `ExitCode:${c.exitCode ?? ''}`);
+    else if (c.state === 'running' && c.ready) running = true;
+  }
+  return reason === 'Completed' && running ? 'Running' : reason;
 }

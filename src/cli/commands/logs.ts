@@ -4,7 +4,7 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MeshError } from '../../common/errors.ts';
-import { readState } from '../../runtime/local-mesh.ts';
+import { readState } from '../../runtime/state.ts';
 import type { CommandIO } from '../main.ts';
 
 export const summary = 'Print a pod container\'s log (-c istio-proxy for the sidecar)';

@@ -1,6 +1,6 @@
 // `tsmesh status`: whether the embedded mesh runs, where its control plane is, and its pods.
 
-import { isAlive, readState } from '../../runtime/local-mesh.ts';
+import { isAlive, readState } from '../../runtime/state.ts';
 import type { CommandIO } from '../main.ts';
 
 export const summary = 'Show whether the embedded mesh runs, and its pods';
@@ -14,8 +14,10 @@ export async function run(_args: string[], io: CommandIO): Promise<number> {
   }
   io.out(`mesh running (pid ${s.pid}) since ${s.startedAt}; ready: ${s.ready}`);
   io.out(`control plane: xDS ${s.controlplane.xds}, API ${s.controlplane.http}; bridge ${s.bridge} ${s.gateway}; pods ${s.podCIDR}; services ${s.serviceCIDR}`);
-  const running = s.pods.filter((p) => p.phase === 'Running').length;
-  io.out(`pods: ${running}/${s.pods.length} running`);
+  const count = (phase: string): number => s.pods.filter((p) => p.phase === phase).length;
+  const done = count('Succeeded');
+  const failed = count('Failed');
+  io.out(`pods: ${count('Running')}/${s.pods.length} running${done ? `, ${done} completed` : ''}${failed ? `, ${failed} failed` : ''}`);
   if (s.error) io.out(`last error: ${s.error}`);
   return 0;
 }
