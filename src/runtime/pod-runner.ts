@@ -8,7 +8,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdirSync, rmSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshError } from '../common/errors.ts';
@@ -98,12 +98,17 @@ interface Slot {
   timer?: NodeJS.Timeout;
 }
 
-function startProcess(pod: PodRun, c: ContainerRun, log: WriteStream, uid?: number): ChildProcess {
-  const child = execInNetns(pod.netns, c.argv, { env: containerEnv(pod, c), ...(c.cwd ? { cwd: c.cwd } : {}), ...(uid !== undefined ? { uid } : {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.pipe(log, { end: false });
-  child.stderr?.pipe(log, { end: false });
-  child.on('error', (err) => log.write(`tsmesh: cannot start ${c.name}: ${err.message}\n`));
-  return child;
+/** Starts a container's process with its output appended straight to its log file (no pipe through the runtime:
+ *  the pod keeps running and logging if the runtime dies). */
+function startProcess(pod: PodRun, c: ContainerRun, logFile: string, uid?: number): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = execInNetns(pod.netns, c.argv, { env: containerEnv(pod, c), ...(c.cwd ? { cwd: c.cwd } : {}), ...(uid !== undefined ? { uid } : {}), detached: true, stdio: ['ignore', fd, fd] });
+    child.on('error', (err) => appendFileSync(logFile, `tsmesh: cannot start ${c.name}: ${err.message}\n`));
+    return child;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function containerEnv(pod: PodRun, c: ContainerRun): NodeJS.ProcessEnv {
@@ -194,7 +199,6 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
   mkdirSync(net.logDir, { recursive: true });
   const hostVeth = vethName(net.prefix, `${pod.namespace}/${pod.name}`);
   const processes = new Map<string, ChildProcess>();
-  const logs = new Map<string, WriteStream>();
   const files = new Map<string, string>();
   const slots: Slot[] = [];
   const policy: RestartPolicy = pod.restartPolicy ?? 'Never';
@@ -210,21 +214,19 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
     for (const s of slots) clearTimeout(s.timer);
     for (const p of processes.values()) killGroup(p, 'SIGTERM');
     for (const p of processes.values()) if (!(await waitExit(p, 2000))) killGroup(p, 'SIGKILL');
-    for (const l of logs.values()) l.end();
     await deleteNetns(pod.netns).catch(() => undefined);
     await deleteLink(hostVeth).catch(() => undefined);
     rmSync(`/etc/netns/${pod.netns}`, { recursive: true, force: true });
   };
 
-  const logOf = (name: string): WriteStream => {
-    let l = logs.get(name);
-    if (!l) {
-      const file = join(net.logDir, `${pod.namespace}_${pod.name}_${name}.log`);
-      l = createWriteStream(file, { flags: 'a' });
-      logs.set(name, l);
+  const logOf = (name: string): string => {
+    let file = files.get(name);
+    if (!file) {
+      file = join(net.logDir, `${pod.namespace}_${pod.name}_${name}.log`);
+      appendFileSync(file, '');
       files.set(name, file);
     }
-    return l;
+    return file;
   };
 
   /** Every application container is terminated for good: the pod is done, and so is its sidecar. */
@@ -289,7 +291,7 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
       await runHook(pod, slot.run, slot.uid, slot.run.postStart);
     } catch (err) {
       // as the kubelet: a failed postStart hook kills the container, which then follows the restart policy
-      logOf(slot.run.name).write(`tsmesh: ${(err as Error).message}\n`);
+      appendFileSync(logOf(slot.run.name), `tsmesh: ${(err as Error).message}\n`);
       killGroup(child, 'SIGKILL');
     }
   };
