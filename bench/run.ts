@@ -11,8 +11,10 @@ const SUITES: Record<string, Suite> = {
     summary: 'the control plane at scale: meshes of 100-5000 services, 1000 simulated proxies over ADS',
     load: () => import('./controlplane/bench.ts'),
   },
-  // dataplane: the sidecar against a direct call, nginx and HAProxy (issue 6, item 1) registers here
-  // as `dataplane: { summary, load: () => import('./dataplane/bench.ts') }`.
+  dataplane: {
+    summary: 'the sidecar pair against a direct call, an nginx pair and a HAProxy pair: added latency at a fixed rate, CPU, RSS, maximum throughput',
+    load: () => import('./dataplane/bench.ts'),
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
