@@ -4,6 +4,7 @@
 
 import type { Container, EnvVar, Probe, SecurityContext } from '../config/types.ts';
 import type { CaptureConfig } from './capture-rules.ts';
+import { expandVars } from './inject-env.ts';
 
 export const INIT_CONTAINER_NAME = 'istio-init';
 export const PROXY_CONTAINER_NAME = 'istio-proxy';
@@ -124,6 +125,8 @@ export interface ProxyContainerSettings {
   readiness: { initialDelaySeconds?: number; periodSeconds: number; failureThreshold: number };
   /** holdApplicationUntilProxyStarts: a postStart hook that returns once the proxy is ready. */
   holdApplication: boolean;
+  /** ProxyConfig concurrency: `--concurrency N` when above 0, as Istio's template writes it (0 and unset: no flag). */
+  concurrency?: number;
 }
 
 const readyGet = (): NonNullable<Probe['httpGet']> => ({ path: READY_PATH, port: HEALTH_PORT });
@@ -148,6 +151,7 @@ export function proxyContainer(s: ProxyContainerSettings): InjectedContainer {
       `--proxyLogLevel=${s.proxyLogLevel}`,
       `--proxyComponentLogLevel=${s.proxyComponentLogLevel}`,
       `--log_output_level=${s.logOutputLevel}`,
+      ...(s.concurrency !== undefined && s.concurrency > 0 ? ['--concurrency', String(s.concurrency)] : []),
     ],
     env: s.env,
     ports: [{ containerPort: ENVOY_PROM_PORT, name: 'http-envoy-prom', protocol: 'TCP' }],
@@ -168,6 +172,16 @@ export function proxyContainer(s: ProxyContainerSettings): InjectedContainer {
   // Istio's hook runs `pilot-agent wait` (poll the proxy until ready); tsmesh's image has `tsmesh` on its PATH instead.
   if (s.holdApplication) c.lifecycle = { postStart: { exec: { command: ['tsmesh', 'wait'] } } };
   return c;
+}
+
+/**
+ * The `tsmesh` arguments that run an istio-proxy container (the local runtime): its args with $(VAR) expanded from
+ * its environment, e.g. `proxy sidecar --domain demo.svc.cluster.local ... --concurrency 2`; `proxy` alone when it
+ * has none.
+ */
+export function proxyCommandArgs(c: Pick<Container, 'args'>, env: Readonly<Record<string, string>>): string[] {
+  const args = (c.args ?? []).map((a) => expandVars(a, env));
+  return args[0] === 'proxy' ? args : ['proxy', ...args];
 }
 
 /** `{fieldRef: {fieldPath}}` for the downward API. */

@@ -20,6 +20,7 @@ import {
   type PodTemplate,
 } from './inject.ts';
 import { expandVars, resolveContainerEnv } from './inject-env.ts';
+import { proxyCommandArgs } from './inject-sidecar.ts';
 import { workloadOfPod } from './inject-workload.ts';
 
 const ctx: InjectContext = { namespace: 'bookinfo', workloadName: 'reviews-v2', ownerKind: 'Deployment', discoveryAddress: '10.96.0.10:15010' };
@@ -206,6 +207,27 @@ describe('injectPod', () => {
       assert.equal(JSON.parse(envOf(proxy).get('PROXY_CONFIG') ?? '{}').holdApplicationUntilProxyStarts, true);
     }
     assert.deepEqual(injectPod(pod(), ctx).spec?.containers.map((c) => c.name), ['reviews', 'istio-proxy']);
+  });
+
+  it('ProxyConfig concurrency (meshConfig.defaultConfig, or proxy.istio.io/config over it) becomes --concurrency N', () => {
+    const mesh = defaultMeshConfig();
+    mesh.defaultConfig.concurrency = 2;
+    const tail = (p: PodTemplate): string[] => (proxyOf(p).args ?? []).slice(-2);
+    assert.deepEqual(tail(injectPod(pod(), { ...ctx, meshConfig: mesh })), ['--concurrency', '2']);
+    assert.deepEqual(tail(injectPod(pod({ 'proxy.istio.io/config': 'concurrency: 4\n' }), { ...ctx, meshConfig: mesh })), ['--concurrency', '4']);
+    assert.deepEqual(tail(injectPod(pod({ 'proxy.istio.io/config': '{"concurrency": 3}' }), ctx)), ['--concurrency', '3']);
+    // Istio's template writes the flag only above 0: 0 (every core) and unset reach the agent through PROXY_CONFIG
+    for (const out of [injectPod(pod(), ctx), injectPod(pod({ 'proxy.istio.io/config': 'concurrency: 0' }), ctx)]) {
+      assert.equal(proxyOf(out).args?.includes('--concurrency'), false);
+    }
+    assert.equal(JSON.parse(envOf(proxyOf(injectPod(pod({ 'proxy.istio.io/config': 'concurrency: 0' }), ctx))).get('PROXY_CONFIG') ?? '{}').concurrency, 0);
+    // the runtime runs the container's own arguments: `tsmesh proxy sidecar --domain demo.svc.cluster.local ... --concurrency 2`
+    const args = proxyCommandArgs(proxyOf(injectPod(pod(), { ...ctx, meshConfig: mesh })), { POD_NAMESPACE: 'bookinfo' });
+    assert.deepEqual(args.slice(0, 4), ['proxy', 'sidecar', '--domain', 'bookinfo.svc.cluster.local']);
+    assert.deepEqual(args.slice(-2), ['--concurrency', '2']);
+    assert.deepEqual(proxyCommandArgs({}, {}), ['proxy']);
+    throwsCode(() => injectPod(pod({ 'proxy.istio.io/config': 'concurrency: "2"' }), ctx), 'MESH_ERR_INJECT_CONFIG', /concurrency must be a number/);
+    throwsCode(() => injectPod(pod({ 'proxy.istio.io/config': 'concurrency: -1' }), ctx), 'MESH_ERR_INJECT_CONFIG', /concurrency .* whole number, 0 or more/);
   });
 
   it('honours sidecar.istio.io/proxyImage, the resource and log-level annotations and proxy.istio.io/config', () => {

@@ -250,6 +250,7 @@ function proxyConfigFor(mesh: MeshConfig, discoveryAddress: string | undefined, 
   if (!isObject(parsed)) throw bad(name, annotation, 'a ProxyConfig mapping in YAML or JSON, e.g. {"holdApplicationUntilProxyStarts": true}');
   const types: Record<string, 'string' | 'boolean' | 'number' | 'object'> = {
     discoveryAddress: 'string', holdApplicationUntilProxyStarts: 'boolean', interceptionMode: 'string', statusPort: 'number', meshId: 'string', proxyMetadata: 'object',
+    concurrency: 'number',
   };
   for (const [k, t] of Object.entries(types)) {
     const v = parsed[k];
@@ -452,6 +453,10 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   mergePrometheus(mesh, annotations, statusPort, env);
 
   const hold = proxyConfig.holdApplicationUntilProxyStarts === true;
+  const concurrency = proxyConfig.concurrency;
+  if (concurrency !== undefined && (typeof concurrency !== 'number' || !Number.isInteger(concurrency) || concurrency < 0)) {
+    throw new MeshError('MESH_ERR_INJECT_CONFIG', `ProxyConfig concurrency (${INJECT_KEYS.proxyConfig} or meshConfig.defaultConfig) must be a whole number, 0 or more; it is ${JSON.stringify(concurrency)}`);
+  }
   const injected = proxyContainer({
     image,
     env,
@@ -468,6 +473,7 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
       failureThreshold: seconds(original, INJECT_KEYS.readinessFailureThreshold, 4, 1) ?? 4,
     },
     holdApplication: hold,
+    ...(typeof concurrency === 'number' ? { concurrency } : {}),
   });
   // `image: auto` (Istio's convention) keeps the injected image.
   const proxy = custom ? (overlay(injected, custom.image === 'auto' ? { ...custom, image: injected.image } : custom) as InjectedContainer) : injected;

@@ -1,14 +1,17 @@
 // The listener manager: binds the listeners LDS asks for (15001 virtualOutbound, 15006 virtualInbound,
 // Sidecar ingress/egress binds), hands each accepted connection to the listener of its original
 // destination, inspects its first bytes when a filter chain needs SNI/ALPN/HTTP, selects the filter
-// chain and passes the connection to the HTTP connection manager or the TCP proxy. A listener that
-// cannot bind makes apply() throw (the xDS client NACKs); already bound listeners keep serving.
+// chain and passes the connection to the HTTP connection manager or the TCP proxy; counts connections per
+// listener and per worker (Envoy's listener.<address>.worker_<id>.*). A listener that cannot bind makes apply()
+// throw (the xDS client NACKs); already bound listeners keep serving.
 
 import net, { type Socket } from 'node:net';
 import type { ProxyContext } from '../context.ts';
 import { ConfigError } from '../config/errors.ts';
 import { selectChain, type CompiledChain, type CompiledListener, type HttpChain } from '../config/listeners.ts';
 import type { HttpConnectionManager } from '../http/connection-manager.ts';
+import type { Counter, Gauge } from '../telemetry/prometheus.ts';
+import type { StatsRegistry } from '../telemetry/stats.ts';
 import { proxyTcp } from '../tcp/tcp-proxy.ts';
 import { inspect, type Inspection } from './inspector.ts';
 
@@ -21,6 +24,33 @@ interface Bound {
 }
 
 const ORIGINAL_DST_FILTER = 'envoy.filters.listener.original_dst';
+
+/** Envoy's per-worker listener stats: listener.<address>.worker_<id>.downstream_cx_{total,active}. */
+export function workerListenerStats(workerId: number): Array<{ name: string; type: 'counter' | 'gauge'; help: string; labels: string[] }> {
+  return [
+    { name: `envoy_listener_worker_${workerId}_downstream_cx_total`, type: 'counter', help: `Connections accepted by the listener on worker ${workerId}`, labels: ['listener_address'] },
+    { name: `envoy_listener_worker_${workerId}_downstream_cx_active`, type: 'gauge', help: `Connections open on the listener on worker ${workerId}`, labels: ['listener_address'] },
+  ];
+}
+
+/** Envoy's listener stat scope: 0.0.0.0:15006 -> "0.0.0.0_15006". */
+export function listenerStatAddress(address: string, port: number): string {
+  return `${address}_${port}`.replaceAll(':', '_');
+}
+
+/** Where accepted connections are counted (the listener's stats and this worker's). */
+export interface ListenerStatsOptions {
+  stats: StatsRegistry;
+  /** This process's worker id (0 when there is one process). */
+  workerId: number;
+}
+
+interface ListenerCells {
+  total: Counter;
+  active: Gauge;
+  workerTotal: Counter;
+  workerActive: Gauge;
+}
 
 function normalizeIp(ip: string | undefined): string {
   if (!ip) return '';
@@ -36,11 +66,42 @@ export class ListenerManager {
   #byAddress = new Map<string, CompiledListener>();
   #listeners: CompiledListener[] = [];
   #draining = false;
+  readonly #stats: ListenerStatsOptions | undefined;
+  readonly #cells = new Map<string, ListenerCells>();
 
-  constructor(ctx: ProxyContext, hcm: HttpConnectionManager, originalDst: OriginalDstFn) {
+  constructor(ctx: ProxyContext, hcm: HttpConnectionManager, originalDst: OriginalDstFn, stats?: ListenerStatsOptions) {
     this.#ctx = ctx;
     this.#hcm = hcm;
     this.#originalDst = originalDst;
+    this.#stats = stats;
+    if (stats) stats.stats.define(workerListenerStats(stats.workerId));
+  }
+
+  #countConnection(listener: CompiledListener, socket: Socket): void {
+    const s = this.#stats;
+    if (!s) return;
+    const address = listenerStatAddress(listener.address, listener.port);
+    let c = this.#cells.get(address);
+    if (!c) {
+      const labels = { listener_address: address };
+      const w = `envoy_listener_worker_${s.workerId}_downstream_cx_`;
+      c = {
+        total: s.stats.counter('envoy_listener_downstream_cx_total', labels),
+        active: s.stats.gauge('envoy_listener_downstream_cx_active', labels),
+        workerTotal: s.stats.counter(`${w}total`, labels),
+        workerActive: s.stats.gauge(`${w}active`, labels),
+      };
+      this.#cells.set(address, c);
+    }
+    const cells = c;
+    cells.total.inc();
+    cells.workerTotal.inc();
+    cells.active.inc();
+    cells.workerActive.inc();
+    socket.once('close', () => {
+      cells.active.dec();
+      cells.workerActive.dec();
+    });
   }
 
   get listeners(): readonly CompiledListener[] {
@@ -131,6 +192,7 @@ export class ListenerManager {
       const target = this.#byAddress.get(`${destination.address}:${destination.port}`) ?? this.#byAddress.get(`0.0.0.0:${destination.port}`);
       if (target && target !== listener && !target.useOriginalDst) listener = target;
     }
+    this.#countConnection(listener, socket);
     const needsBytes = listener.inspectTls || listener.inspectHttp || listener.chains.some((c) => c.filter.kind === 'http') || listener.defaultChain?.filter.kind === 'http';
     if (!needsBytes) {
       this.#dispatch(socket, listener, destination, undefined);

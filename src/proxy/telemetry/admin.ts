@@ -38,8 +38,9 @@ export interface ConfigDumpQuery {
 export interface AdminProviders {
   /** Envoy's /config_dump object ({configs: [...]}). */
   configDump(query: ConfigDumpQuery): unknown;
-  clusters(): readonly ClusterDescription[];
-  listeners(): readonly ListenerDescription[];
+  /** (A promise when the answer comes from worker processes.) */
+  clusters(): readonly ClusterDescription[] | Promise<readonly ClusterDescription[]>;
+  listeners(): readonly ListenerDescription[] | Promise<readonly ListenerDescription[]>;
   /** True once the first full config (CDS, EDS, LDS, RDS) is applied. */
   ready(): boolean;
   /** Extra /server_info fields (node, command_line_options...). */
@@ -51,6 +52,8 @@ export interface AdminHooks {
   quit(): void;
   /** POST /drain_listeners[?inboundonly][&graceful]. */
   drain(opts: { inboundOnly: boolean; graceful: boolean }): void;
+  /** POST /logging?level=: the level was set in this process; pass it on (worker processes). */
+  logLevel?(level: LogLevel): void;
 }
 
 export interface AdminOptions {
@@ -67,6 +70,12 @@ export interface AdminOptions {
   stats: StatsRegistry;
   /** Called before stats are read (e.g. Telemetry.collect). */
   collect?: () => void;
+  /** Awaited before stats are read: brings `stats` and `metrics` up to date (the primary merging its workers'). */
+  gather?: () => Promise<void>;
+  /** envoy_server_concurrency: worker count (default 1). */
+  concurrency?: number;
+  /** envoy_server_memory_*: default this process's heap; the primary adds its workers'. */
+  memoryUsage?: () => { heapUsed: number; heapTotal: number };
   /** The application's metrics to merge on 15020; default from ISTIO_PROMETHEUS_ANNOTATIONS, null for none. */
   appScrape?: AppScrapeConfig | null;
   clock?: Clock;
@@ -167,12 +176,14 @@ function refreshServerStats(opts: AdminOptions, state: State, startedAt: number)
   opts.stats.gauge('envoy_server_live').set(s === 'LIVE' ? 1 : 0);
   opts.stats.gauge('envoy_server_state').set(s === 'LIVE' ? 0 : s === 'DRAINING' ? 1 : 2);
   opts.stats.gauge('envoy_server_uptime').set(Math.floor(((opts.clock ?? systemClock).now() - startedAt) / 1000));
-  const mem = process.memoryUsage();
+  opts.stats.gauge('envoy_server_concurrency').set(opts.concurrency ?? 1);
+  const mem = opts.memoryUsage?.() ?? process.memoryUsage();
   opts.stats.gauge('envoy_server_memory_allocated').set(mem.heapUsed);
   opts.stats.gauge('envoy_server_memory_heap_size').set(mem.heapTotal);
 }
 
-function proxyMetricsText(opts: AdminOptions, state: State, startedAt: number): string {
+async function proxyMetricsText(opts: AdminOptions, state: State, startedAt: number): Promise<string> {
+  await opts.gather?.();
   refreshServerStats(opts, state, startedAt);
   return opts.stats.render() + (opts.metrics?.render() ?? '');
 }
@@ -187,7 +198,7 @@ function loggingListing(state: State): string {
 
 function adminRoutes(opts: AdminOptions, state: State, startedAt: number): Map<string, Handler> {
   const r = new Map<string, Handler>();
-  const promText = (): Reply => ({ status: 200, body: proxyMetricsText(opts, state, startedAt), type: PROMETHEUS_CONTENT_TYPE });
+  const promText = async (): Promise<Reply> => ({ status: 200, body: await proxyMetricsText(opts, state, startedAt), type: PROMETHEUS_CONTENT_TYPE });
   r.set('/ready', () => {
     const s = serverState(opts, state);
     return text(s === 'LIVE' ? 200 : 503, `${s}\n`);
@@ -200,9 +211,10 @@ function adminRoutes(opts: AdminOptions, state: State, startedAt: number): Map<s
     });
   });
   r.set('/stats/prometheus', promText);
-  r.set('/stats', (_req, url) => {
+  r.set('/stats', async (_req, url) => {
     const format = url.searchParams.get('format');
     if (format === 'prometheus') return promText();
+    await opts.gather?.();
     refreshServerStats(opts, state, startedAt);
     const families: MetricFamily[] = [...opts.stats.families()];
     let lines = statLines(families);
@@ -231,12 +243,12 @@ function adminRoutes(opts: AdminOptions, state: State, startedAt: number): Map<s
     if (nameRegex) q.nameRegex = nameRegex;
     return json(opts.providers.configDump(q));
   });
-  r.set('/clusters', (_req, url) => {
-    const clusters = opts.providers.clusters();
+  r.set('/clusters', async (_req, url) => {
+    const clusters = await opts.providers.clusters();
     return url.searchParams.get('format') === 'json' ? json(clustersJson(clusters)) : text(200, formatClustersText(clusters));
   });
-  r.set('/listeners', (_req, url) => {
-    const listeners = opts.providers.listeners();
+  r.set('/listeners', async (_req, url) => {
+    const listeners = await opts.providers.listeners();
     if (url.searchParams.get('format') === 'json') {
       return json({ listener_statuses: listeners.map((l) => ({ name: l.name, local_address: { socket_address: socketAddress(l.address) } })) });
     }
@@ -253,6 +265,7 @@ function adminRoutes(opts: AdminOptions, state: State, startedAt: number): Map<s
       if (!level) return text(400, `error: unknown logger level "${value}" (one of ${Object.keys(LEVELS).join(', ')})\n`);
       setLogLevel(level);
       state.logLevel = level;
+      opts.hooks.logLevel?.(level);
     }
     return text(200, loggingListing(state));
   });
@@ -296,7 +309,7 @@ function agentRoutes(opts: AdminOptions, state: State, startedAt: number, app: A
   const r = new Map<string, Handler>();
   r.set('/stats/prometheus', async (req) => {
     families.scrapes.get(['envoy']).inc();
-    let body = proxyMetricsText(opts, state, startedAt);
+    let body = await proxyMetricsText(opts, state, startedAt);
     let appText = '';
     if (app) {
       families.scrapes.get(['application']).inc();
@@ -370,7 +383,7 @@ export async function startAdminServers(opts: AdminOptions): Promise<AdminServer
   const bindAdmin = opts.bindAdmin ?? '127.0.0.1';
   const bindPublic = opts.bindPublic ?? '0.0.0.0';
 
-  const promRoutes = new Map<string, Handler>([['/stats/prometheus', () => ({ status: 200, body: proxyMetricsText(opts, state, startedAt), type: PROMETHEUS_CONTENT_TYPE })]]);
+  const promRoutes = new Map<string, Handler>([['/stats/prometheus', async () => ({ status: 200, body: await proxyMetricsText(opts, state, startedAt), type: PROMETHEUS_CONTENT_TYPE })]]);
   const healthRoutes = new Map<string, Handler>([['/healthz/ready', () => readiness(opts, state)]]);
   const plan: Array<[keyof typeof DEFAULT_PORTS, Map<string, Handler>, string]> = [
     ['admin', adminRoutes(opts, state, startedAt), bindAdmin],

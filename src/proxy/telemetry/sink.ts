@@ -1,5 +1,6 @@
 // Access log sinks: '/dev/stdout', '/dev/stderr' or an append-mode file, buffered and written once per event-loop
-// turn (or at 64 KiB). A write error never throws: it is counted, the file is reopened later, and lines beyond the
+// turn (or at 64 KiB), optionally in writes of whole lines no larger than a pipe writes atomically (several worker
+// processes share the sink). A write error never throws: it is counted, the file is reopened later, and lines beyond the
 // buffer bound are dropped and counted.
 
 import { createWriteStream } from 'node:fs';
@@ -41,6 +42,11 @@ export interface SinkOptions {
   flushBytes?: number;
   /** Minimum time between reopen attempts of a failed file, ms (default 1000). */
   reopenIntervalMs?: number;
+  /**
+   * Largest write, in bytes, made of whole lines (a longer line goes alone): set to PIPE_BUF (4096) when other
+   * processes write to the same pipe or file, so lines never interleave. Default: no limit.
+   */
+  maxWriteBytes?: number;
   clock?: Clock;
 }
 
@@ -51,12 +57,18 @@ class StreamSink implements AccessLogSink {
   readonly #maxBufferBytes: number;
   readonly #flushBytes: number;
   readonly #reopenIntervalMs: number;
+  readonly #maxWriteBytes: number;
   readonly #clock: Clock;
   #target: Writable | undefined;
   #broken = false;
   #lastOpen = Number.NEGATIVE_INFINITY;
   #blocked = false;
   #pending: string[] = [];
+  /** maxWriteBytes: lines taken from #pending, written a batch at a time from #inflightHead on. */
+  #inflight: string[] = [];
+  #inflightHead = 0;
+  /** flush() callers waiting for the atomic writes to catch up. */
+  #idle: Array<() => void> = [];
   #pendingBytes = 0;
   #scheduled = false;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -70,6 +82,7 @@ class StreamSink implements AccessLogSink {
     this.#maxBufferBytes = opts.maxBufferBytes ?? 16 * 1024 * 1024;
     this.#flushBytes = opts.flushBytes ?? 64 * 1024;
     this.#reopenIntervalMs = opts.reopenIntervalMs ?? 1000;
+    this.#maxWriteBytes = opts.maxWriteBytes ?? Number.POSITIVE_INFINITY;
     this.#clock = opts.clock ?? systemClock;
     this.#stdio = path === '/dev/stdout' ? process.stdout : path === '/dev/stderr' ? process.stderr : undefined;
     if (this.#stdio) {
@@ -102,6 +115,10 @@ class StreamSink implements AccessLogSink {
     this.#drain();
     const target = this.#target;
     if (!target || this.#broken || target.destroyed) return;
+    if (this.#atomic) {
+      if (this.#blocked || this.#queued() > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+      return;
+    }
     await new Promise<void>((resolve) => {
       if (!this.#blocked) {
         target.write('', () => resolve());
@@ -131,9 +148,8 @@ class StreamSink implements AccessLogSink {
     await this.flush();
     this.#closed = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.stats.linesDropped += this.#pending.length;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#dropQueued();
+    this.#settleIdle();
     if (this.#stdio) {
       this.#stdio.off('error', this.#onStdioError);
       return;
@@ -159,6 +175,7 @@ class StreamSink implements AccessLogSink {
   #failed(err: Error, lines: number): void {
     this.stats.linesDropped += lines;
     this.#blocked = false;
+    this.#settleIdle();
     if (this.#broken) return;
     this.#broken = true;
     this.stats.writeErrors++;
@@ -177,13 +194,11 @@ class StreamSink implements AccessLogSink {
   }
 
   #drain(): void {
-    if (this.#pending.length === 0 || this.#closed) return;
+    if (this.#queued() === 0 || this.#closed) return;
     if (this.#broken) {
       if (this.#stdio) {
         // stdout/stderr cannot be reopened: what is queued is lost.
-        this.stats.linesDropped += this.#pending.length;
-        this.#pending = [];
-        this.#pendingBytes = 0;
+        this.#dropQueued();
         return;
       }
       if (this.#clock.now() - this.#lastOpen < this.#reopenIntervalMs) {
@@ -196,24 +211,22 @@ class StreamSink implements AccessLogSink {
     const target = this.#target;
     if (!target || this.#blocked) return;
     if (target.destroyed) {
-      this.#failed(new Error('stream destroyed'), this.#pending.length);
+      const lines = this.#queued();
       this.#pending = [];
       this.#pendingBytes = 0;
+      this.#inflight = [];
+      this.#inflightHead = 0;
+      this.#failed(new Error('stream destroyed'), lines);
       return;
     }
-    const lines = this.#pending.length;
-    const chunk = lines === 1 ? (this.#pending[0] as string) : this.#pending.join('');
+    if (this.#atomic) {
+      this.#drainAtomic(target);
+      return;
+    }
+    const pending = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    const ok = target.write(chunk, (err) => {
-      if (err) {
-        if (this.#target === target) this.#failed(err, lines);
-        else this.stats.linesDropped += lines;
-      } else {
-        this.stats.linesWritten += lines;
-        if (this.#target === target) this.#retrying = false;
-      }
-    });
+    const ok = this.#write(target, pending);
     if (!ok) {
       this.#blocked = true;
       target.once('drain', () => {
@@ -221,6 +234,78 @@ class StreamSink implements AccessLogSink {
         this.#drain();
       });
     }
+  }
+
+  get #atomic(): boolean {
+    return this.#maxWriteBytes !== Number.POSITIVE_INFINITY;
+  }
+
+  #queued(): number {
+    return this.#pending.length + this.#inflight.length - this.#inflightHead;
+  }
+
+  #dropQueued(): void {
+    this.stats.linesDropped += this.#queued();
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#inflight = [];
+    this.#inflightHead = 0;
+  }
+
+  #settleIdle(): void {
+    const waiting = this.#idle;
+    this.#idle = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /**
+   * Writes of whole lines, at most maxWriteBytes each, one at a time: the next waits for the previous one's
+   * callback, so the stream never merges queued chunks into one larger write (writev) that could interleave.
+   */
+  #drainAtomic(target: Writable): void {
+    if (this.#inflightHead >= this.#inflight.length) {
+      this.#inflight = this.#pending;
+      this.#inflightHead = 0;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+    }
+    const q = this.#inflight;
+    const start = this.#inflightHead;
+    let end = start;
+    let bytes = 0;
+    while (end < q.length) {
+      const n = Buffer.byteLength(q[end] as string);
+      if (end > start && bytes + n > this.#maxWriteBytes) break;
+      bytes += n;
+      end++;
+    }
+    if (end === start) {
+      this.#settleIdle();
+      return;
+    }
+    this.#inflightHead = end;
+    this.#blocked = true;
+    this.#write(target, q.slice(start, end), () => {
+      this.#blocked = false;
+      this.#drain();
+      if (!this.#blocked) this.#settleIdle();
+    });
+  }
+
+  /** One write of these lines; false when the stream asks to wait for 'drain'. `done` runs once it succeeded. */
+  #write(target: Writable, batch: readonly string[], done?: () => void): boolean {
+    const lines = batch.length;
+    const chunk = lines === 1 ? (batch[0] as string) : batch.join('');
+    return target.write(chunk, (err) => {
+      if (err) {
+        if (this.#target === target) this.#failed(err, lines);
+        else this.stats.linesDropped += lines;
+      } else {
+        this.stats.linesWritten += lines;
+        if (this.#target === target) this.#retrying = false;
+        done?.();
+      }
+    });
   }
 }
 

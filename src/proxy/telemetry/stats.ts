@@ -116,6 +116,14 @@ export class StatsRegistry {
     return this.#cell(name, 'histogram', labels) as Histogram;
   }
 
+  /**
+   * Puts these families in place of the ones of the same name (the sidecar's primary: every worker's stats,
+   * merged); families not named keep theirs. Cells handed out before for a replaced name are no longer exported.
+   */
+  replace(families: Iterable<MetricFamily>): void {
+    for (const f of families) this.#families.set(f.def.name, f);
+  }
+
   families(): IterableIterator<MetricFamily> {
     return this.#families.values();
   }
@@ -160,7 +168,8 @@ export function envoyStatName(def: MetricDef, values: readonly string[]): string
   let scoped = false;
   for (const [prefix, scope, label] of SCOPES) {
     if (!def.name.startsWith(prefix)) continue;
-    const rest = def.name.slice(prefix.length);
+    // per-worker stats: envoy_listener_worker_0_downstream_cx_total -> listener.<address>.worker_0.downstream_cx_total
+    const rest = def.name.slice(prefix.length).replace(/^worker_(\d+)_/, 'worker_$1.');
     const i = label === undefined ? -1 : def.labels.indexOf(label);
     base = i >= 0 ? `${scope}.${values[i] ?? ''}.${rest}` : `${scope}.${rest}`;
     scopeLabel = i >= 0 ? label : undefined;

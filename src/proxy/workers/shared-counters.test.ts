@@ -19,7 +19,7 @@ function grabInChild(table: SharedCounterTable, attempts: number): Promise<{ got
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit', table.fd] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { got: number }) : reject(new Error(`child exited ${code}`))));
   });
