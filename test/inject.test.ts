@@ -279,11 +279,24 @@ describe('tsmesh kube-inject', () => {
     assert.match(bad.stderr, /mesh\.yaml: .*holdApplicationUntilProxyStarts/);
   });
 
-  it('--cni leaves out istio-init', async () => {
+  it('--cni leaves out istio-init: istio-validation (no NET_ADMIN) checks the node-side rules, annotations carry the capture settings', async () => {
     const res = await runCli(['kube-inject', '-f', SLEEP, '--cni']);
-    const spec = podSpec(find(objects(res.stdout), 'Deployment', 'sleep'));
-    assert.equal(spec.initContainers, undefined);
+    const deployment = find(objects(res.stdout), 'Deployment', 'sleep');
+    const spec = podSpec(deployment);
+    assert.deepEqual(spec.initContainers?.map((c) => c.name), ['istio-validation']);
+    const validation = container(spec, 'istio-validation', true);
+    assert.deepEqual(validation.args, [...DEFAULT_IPTABLES, '--run-validation', '--skip-rule-apply']);
+    assert.equal(validation.securityContext?.capabilities?.add, undefined);
+    assert.equal(validation.securityContext?.runAsUser, 1337);
     assert.deepEqual(spec.containers.map((c) => c.name), ['sleep', 'istio-proxy']);
+    const annotations = templateOf(deployment).metadata?.annotations ?? {};
+    assert.equal(annotations['sidecar.istio.io/interceptionMode'], 'REDIRECT');
+    assert.equal(annotations['traffic.sidecar.istio.io/includeOutboundIPRanges'], '*');
+    assert.equal(annotations['traffic.sidecar.istio.io/excludeInboundPorts'], '15020');
+    // what the node-side plugin (and tsmesh up) installs from them: the default capture rules
+    const cfg = podCaptureConfig(templateOf(deployment));
+    assert.ok(cfg);
+    assert.equal(renderCaptureRules(cfg), renderCaptureRules(podCaptureConfig(templateOf(find(objects((await runCli(['kube-inject', '-f', SLEEP])).stdout), 'Deployment', 'sleep'))) ?? assert.fail()));
   });
 
   it('errors name the file, the document and what is wrong', async () => {

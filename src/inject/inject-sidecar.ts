@@ -7,6 +7,8 @@ import type { CaptureConfig } from './capture-rules.ts';
 import { expandVars } from './inject-env.ts';
 
 export const INIT_CONTAINER_NAME = 'istio-init';
+/** With the CNI plugin the node installs the capture rules; this init container only checks they work. */
+export const VALIDATION_CONTAINER_NAME = 'istio-validation';
 export const PROXY_CONTAINER_NAME = 'istio-proxy';
 /** The proxy's UID and GID; its own traffic is never captured. */
 export const PROXY_UID = 1337;
@@ -110,6 +112,29 @@ export function initContainer(image: string, capture: Readonly<CaptureConfig>, r
     name: INIT_CONTAINER_NAME,
     image,
     args: istioIptablesArgs(capture, logOutputLevel),
+    resources: structuredClone(resources),
+    securityContext,
+  };
+}
+
+/**
+ * CNI mode's istio-validation init container: istio-init's arguments plus --run-validation --skip-rule-apply,
+ * running as 1337 with no capabilities (the rules are already there; it only checks that they redirect).
+ */
+export function validationContainer(image: string, capture: Readonly<CaptureConfig>, resources: ProxyResources, logOutputLevel: string): InjectedContainer {
+  const securityContext: SecurityContext = {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    privileged: false,
+    readOnlyRootFilesystem: true,
+    runAsGroup: 1337,
+    runAsNonRoot: true,
+    runAsUser: 1337,
+  };
+  return {
+    name: VALIDATION_CONTAINER_NAME,
+    image,
+    args: [...istioIptablesArgs(capture, logOutputLevel), '--run-validation', '--skip-rule-apply'],
     resources: structuredClone(resources),
     securityContext,
   };

@@ -177,11 +177,15 @@ describe('injectPod', () => {
     assert.equal(renderCaptureRules(cfg), golden);
   });
 
-  it('with cni there is no istio-init (no NET_ADMIN) and the annotations carry the same capture settings', () => {
+  it('with cni there is no istio-init (no NET_ADMIN) but istio-validation, and the annotations carry the same capture settings', () => {
     const annotations = { 'traffic.sidecar.istio.io/includeOutboundIPRanges': '10.96.0.0/12', 'traffic.sidecar.istio.io/excludeInboundPorts': '9000' };
     const out = injectPod(pod(annotations), { ...ctx, cni: true });
-    assert.equal(out.spec?.initContainers, undefined);
-    assert.equal(JSON.parse(out.metadata?.annotations?.['sidecar.istio.io/status'] ?? '{}').initContainers, null);
+    assert.equal(initOf(out), undefined);
+    const validation = out.spec?.initContainers?.find((c) => c.name === 'istio-validation');
+    assert.deepEqual(out.spec?.initContainers?.map((c) => c.name), ['istio-validation']);
+    assert.deepEqual(validation?.args?.slice(-3), ['--log_output_level=default:info', '--run-validation', '--skip-rule-apply']);
+    assert.deepEqual(validation?.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, privileged: false, readOnlyRootFilesystem: true, runAsGroup: 1337, runAsNonRoot: true, runAsUser: 1337 });
+    assert.deepEqual(JSON.parse(out.metadata?.annotations?.['sidecar.istio.io/status'] ?? '{}').initContainers, ['istio-validation']);
     assert.equal(out.metadata?.annotations?.['sidecar.istio.io/interceptionMode'], 'REDIRECT');
     assert.deepEqual(podCaptureConfig(out), captureConfigFromPod(annotations));
   });

@@ -24,18 +24,20 @@ import {
   DEFAULT_STATUS_PORT,
   INIT_CONTAINER_NAME,
   PROXY_CONTAINER_NAME,
+  VALIDATION_CONTAINER_NAME,
   fieldRef,
   initContainer,
   istioIptablesArgs,
   proxyContainer,
   sidecarVolumes,
+  validationContainer,
   type InjectedContainer,
   type ProxyResources,
   type Volume,
 } from './inject-sidecar.ts';
 import { ownerUri, type OwnerReference } from './inject-workload.ts';
 
-export { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from './inject-sidecar.ts';
+export { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME, VALIDATION_CONTAINER_NAME } from './inject-sidecar.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -335,7 +337,9 @@ function captureAnnotations(c: Readonly<CaptureConfig>, annotations: Record<stri
   annotations[A.includeOutboundIPRanges] = c.includeOutboundIPRanges === '*' ? '*' : join(c.includeOutboundIPRanges);
   if (c.excludeOutboundIPRanges.length > 0) annotations[A.excludeOutboundIPRanges] = join(c.excludeOutboundIPRanges);
   annotations[A.includeInboundPorts] = c.includeInboundPorts === '*' ? '*' : join(c.includeInboundPorts);
-  annotations[A.excludeInboundPorts] = join(c.excludeInboundPorts);
+  // Istio's template writes the user's ports and the status port ("15020" by default); 15090 and 15021 are
+  // added by whoever installs the rules (the CNI plugin, and captureConfigFromPod here)
+  annotations[A.excludeInboundPorts] = join(c.excludeInboundPorts.filter((p) => p !== 15090 && p !== 15021));
   if (c.includeOutboundPorts.length > 0) annotations[A.includeOutboundPorts] = join(c.includeOutboundPorts);
   if (c.excludeOutboundPorts.length > 0) annotations[A.excludeOutboundPorts] = join(c.excludeOutboundPorts);
   if (c.excludeInterfaces.length > 0) annotations[A.excludeInterfaces] = join(c.excludeInterfaces);
@@ -378,8 +382,10 @@ export function isInjected(pod: Pick<PodTemplate, 'metadata'>): boolean {
 
 /**
  * Adds the sidecar to a pod or pod template and returns the result (the argument is not modified):
- * the istio-init init container (first; omitted with cni or interceptionMode NONE) whose istio-iptables
- * arguments come from the traffic.sidecar.istio.io annotations; the istio-proxy container (last, or
+ * the istio-init init container (first; omitted with interceptionMode NONE) whose istio-iptables
+ * arguments come from the traffic.sidecar.istio.io annotations — with cni, istio-validation in its place (the
+ * same arguments plus --run-validation --skip-rule-apply, no NET_ADMIN) and the capture settings also written
+ * as annotations for the node-side plugin; the istio-proxy container (last, or
  * first with a postStart hook when holdApplicationUntilProxyStarts is set in meshConfig.defaultConfig
  * or proxy.istio.io/config); the sidecar volumes; labels security.istio.io/tlsMode and the canonical
  * name/revision; annotations sidecar.istio.io/status, istio.io/rev, kubectl's default container and
@@ -479,8 +485,8 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   const proxy = custom ? (overlay(injected, custom.image === 'auto' ? { ...custom, image: injected.image } : custom) as InjectedContainer) : injected;
   spec.containers = hold ? [proxy, ...apps] : [...apps, proxy];
 
-  const withInit = !ctx.cni && capture.mode !== 'NONE';
-  if (withInit) spec.initContainers = [initContainer(image, capture, resources, agentLogLevel), ...(spec.initContainers ?? [])];
+  const initName = capture.mode === 'NONE' ? undefined : ctx.cni ? VALIDATION_CONTAINER_NAME : INIT_CONTAINER_NAME;
+  if (initName) spec.initContainers = [(ctx.cni ? validationContainer : initContainer)(image, capture, resources, agentLogLevel), ...(spec.initContainers ?? [])];
   if (ctx.cni) captureAnnotations(capture, annotations);
 
   const volumes = sidecarVolumes();
@@ -494,7 +500,7 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   }
   annotations[INJECT_KEYS.rev] = revision;
   const status: SidecarStatus = {
-    initContainers: withInit ? [INIT_CONTAINER_NAME] : null,
+    initContainers: initName ? [initName] : null,
     containers: [PROXY_CONTAINER_NAME],
     volumes: volumes.map((v) => String(v.name)),
     imagePullSecrets: null,
