@@ -10,8 +10,10 @@ import { logger, type Logger } from '../common/log.ts';
 import { MeshError } from '../common/errors.ts';
 import { listYamlFiles } from '../config/loader.ts';
 import { ControlPlane } from '../controlplane/server.ts';
-import { INJECT_KEYS, PROXY_CONTAINER_NAME, injectPod, injectionDecision, isInjected, podCaptureConfig, type PodTemplate } from '../inject/inject.ts';
+import { INIT_CONTAINER_NAME, INJECT_KEYS, PROXY_CONTAINER_NAME, injectPod, injectionDecision, isInjected, podCaptureConfig, type PodTemplate } from '../inject/inject.ts';
+import { CAPTURE_ANNOTATIONS, type CaptureConfig } from '../inject/capture-rules.ts';
 import { resolveContainerEnv } from '../inject/inject-env.ts';
+import { proxyCommandArgs } from '../inject/inject-sidecar.ts';
 import type { Workload } from '../registry/types.ts';
 import { buildDnsView, resolvConf, startMeshDns, type MeshDns, DEFAULT_SERVICE_CIDR } from './dns.ts';
 import { containerCommand, loadExternalHosts, loadImageMappings, type ImageCommand } from './images.ts';
@@ -208,17 +210,20 @@ export class LocalMesh {
       const status = { podIP: w.ip, hostIP: o.gateway, nodeName: 'tsmesh' };
       const containers: ContainerRun[] = [];
       let sidecar: { env: Record<string, string>; postStart?: string[] } | undefined;
+      // the istio-proxy container's own arguments (`proxy sidecar ... --concurrency N`): tsmesh proxy accepts Istio's
+      let sidecarArgs = ['proxy'];
       for (const c of template.spec?.containers ?? []) {
         const env = resolveContainerEnv(c, template, status);
         const postStart = c.lifecycle?.postStart?.exec?.command;
         if (c.name === PROXY_CONTAINER_NAME && meshed) {
+          sidecarArgs = proxyCommandArgs(c, env);
           sidecar = { env: { ...env, XDS_ADDRESS: `${o.gateway}:${this.cp.xdsPort}`, TSMESH_LOG_LEVEL: process.env.TSMESH_LOG_LEVEL ?? 'info' }, ...(postStart?.length ? { postStart } : {}) };
           continue;
         }
         const cmd = containerCommand(c, this.#images, w.annotations);
         containers.push({ name: c.name, argv: cmd.argv, env: { ...cmd.env, ...env }, ...(cmd.cwd ? { cwd: cmd.cwd } : {}), uid: c.securityContext?.runAsUser ?? 1000, ...(postStart?.length ? { postStart } : {}) });
       }
-      const capture = meshed ? podCaptureConfig(template) : undefined;
+      const capture = meshed ? cniDefaults(template, podCaptureConfig(template)) : undefined;
       const restartPolicy = restartPolicyOf(w);
       state.sidecar = sidecar !== undefined;
       state.restartPolicy = restartPolicy;
@@ -242,7 +247,7 @@ export class LocalMesh {
           restartPolicy,
           ...(o.restartBackoffMs !== undefined ? { restartBackoffMs: o.restartBackoffMs } : {}),
           onChange: () => update(),
-          ...(sidecar ? { sidecar: { ...sidecar, argv: [process.execPath, TSMESH_BIN, 'proxy'], hold: !holdDisabled(template.metadata?.annotations) }, ...(capture ? { capture } : {}) } : {}),
+          ...(sidecar ? { sidecar: { ...sidecar, argv: [process.execPath, TSMESH_BIN, ...sidecarArgs], hold: !holdDisabled(template.metadata?.annotations) }, ...(capture ? { capture } : {}) } : {}),
         },
         { bridge: o.bridge, cidr: o.podCIDR, gateway: o.gateway, prefix: this.#prefix, logDir: this.logDir },
       );
@@ -309,6 +314,16 @@ export async function teardown(bridge = DEFAULT_BRIDGE, dir = stateDir(), prefix
   }
   rmSync(join(dir, 'state.json'), { force: true });
   rmSync(join(dir, 'state.json.tmp'), { force: true });
+}
+
+/**
+ * A pod without istio-init (injected for CNI) gets its rules from its annotations, as Istio's CNI plugin installs
+ * them on the node: that plugin also keeps outbound 15020 uncaptured unless the pod says otherwise.
+ */
+function cniDefaults(pod: PodTemplate, capture: CaptureConfig | undefined): CaptureConfig | undefined {
+  if (!capture || (pod.spec?.initContainers ?? []).some((c) => c.name === INIT_CONTAINER_NAME)) return capture;
+  if (pod.metadata?.annotations?.[CAPTURE_ANNOTATIONS.excludeOutboundPorts] !== undefined) return capture;
+  return { ...capture, excludeOutboundPorts: [...new Set([...capture.excludeOutboundPorts, 15020])] };
 }
 
 /** Kubernetes' spec.restartPolicy of a pod (Always by default; a Job's pods never restart unless OnFailure). */
