@@ -29,7 +29,9 @@ Flags:
   -o, --output FILE             write the result to FILE instead of stdout
       --proxy-image IMAGE       the sidecar image (default tsmesh/proxy:<version>)
       --discovery-address ADDR  the control plane's xDS host:port (default the mesh config's defaultConfig.discoveryAddress)
-      --cni                     capture is installed from the node: no istio-init container (M3)`;
+      --cni                     Istio's CNI mode: the node installs the capture rules, so no istio-init (no
+                                NET_ADMIN); istio-validation checks them, and the capture settings are written
+                                as traffic.sidecar.istio.io/* and sidecar.istio.io/interceptionMode annotations`;
 
 /** The mesh config of a --meshConfigFile: MeshConfig YAML, or a ConfigMap whose data.mesh holds it. */
 export async function readMeshConfigFile(file: string): Promise<MeshConfig> {
