@@ -40,7 +40,7 @@ export const usage = `npm run bench -- dataplane [options]
   --no-check            skip checking the load generator against h2load
   --pin-load 0          CPUs (taskset list) of the load generator and the origin
   --pin-proxies 1       CPUs of every proxy (both sides of each pair)
-  --sidecar-args '...'  more arguments for \`tsmesh proxy\`
+  --sidecar-args '--concurrency 1'  arguments for \`tsmesh proxy\` (one worker, like nginx and HAProxy here)
   --cpu-prof            run the tsmesh sidecars under node --cpu-prof and list their top frames
   --results DIR         where to write (default bench/results; latest.md is committed)
   --no-write            print only; write nothing
@@ -146,7 +146,7 @@ function parse(args: string[]): Options {
       'no-check': { type: 'boolean', default: false },
       'pin-load': { type: 'string', default: '0' },
       'pin-proxies': { type: 'string', default: '1' },
-      'sidecar-args': { type: 'string', default: '' },
+      'sidecar-args': { type: 'string', default: '--concurrency 1' },
       'cpu-prof': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       results: { type: 'string', default: RESULTS },
@@ -357,12 +357,28 @@ function added(r: RunResult | undefined, base: RunResult | undefined, k: 'p50' |
 function rateTable(runs: readonly RunResult[], connections: number, md: boolean): { header: string[]; rows: string[][] } {
   const direct = find(runs, 'rate', 'direct', connections);
   const nginx = find(runs, 'rate', 'nginx', connections);
-  const header = md
-    ? ['chain', 'req/s', 'errors', 'p50', 'p90', 'p99', 'p99.9', '+p50', '+p90', '+p99', '+p99 vs nginx', 'CPU client/server (ms per 1000 req)', 'CPU vs nginx', 'RSS client/server (MB)', 'RSS vs nginx']
-    : ['chain', 'req/s', 'err', 'p50', 'p90', 'p99', 'p99.9', '+p50', '+p90', '+p99', '+p99/nginx', 'CPU ms/1000 c/s', 'CPU/nginx', 'RSS MB c/s', 'RSS/nginx'];
   const cpuSum = (r: RunResult | undefined): number | undefined => (r?.proxies ? r.proxies.client.cpuMsPer1000 + r.proxies.server.cpuMsPer1000 : undefined);
   const rssSum = (r: RunResult | undefined): number | undefined => (r?.proxies ? r.proxies.client.rssMB + r.proxies.server.rssMB : undefined);
-  const rows = runs.filter((r) => r.test === 'rate' && r.connections === connections).map((r) => {
+  const selected = runs.filter((r) => r.test === 'rate' && r.connections === connections);
+  if (md) {
+    // every figure with its ratio to the in-run baseline: latency to direct, added latency, CPU and RSS to the nginx pair
+    const header = ['chain', 'req/s', 'errors', 'p50 (x direct)', 'p90', 'p99', 'p99.9', 'added p50 (x nginx)', 'added p90', 'added p99', 'CPU ms per 1000 req, client/server (x nginx)', 'RSS MB, client/server (x nginx)'];
+    const rows = selected.map((r) => {
+      if (r.error || r.skipped) return [r.chain, r.error ? 'failed' : 'skipped', ...Array<string>(header.length - 2).fill('-')];
+      const isDirect = r.chain === 'direct';
+      const lat = (k: 'p50' | 'p90' | 'p99' | 'p999'): string => (isDirect ? f2(r.latency?.[k]) : `${f2(r.latency?.[k])} (${ratio(r.latency?.[k], direct?.latency?.[k])})`);
+      const add = (k: 'p50' | 'p90' | 'p99'): string => (isDirect ? '-' : r.chain === 'nginx' ? f2(added(r, direct, k)) : `${f2(added(r, direct, k))} (${ratio(added(r, direct, k), added(nginx, direct, k))})`);
+      const withNginx = (v: string, a: number | undefined, b: number | undefined): string => (r.chain === 'nginx' ? v : `${v} (${ratio(a, b)})`);
+      return [
+        r.chain, f0(r.rps), String(r.errors), lat('p50'), lat('p90'), lat('p99'), lat('p999'), add('p50'), add('p90'), add('p99'),
+        r.proxies ? withNginx(`${f0(r.proxies.client.cpuMsPer1000)}/${f0(r.proxies.server.cpuMsPer1000)}`, cpuSum(r), cpuSum(nginx)) : '-',
+        r.proxies ? withNginx(`${f0(r.proxies.client.rssMB)}/${f0(r.proxies.server.rssMB)}`, rssSum(r), rssSum(nginx)) : '-',
+      ];
+    });
+    return { header, rows };
+  }
+  const header = ['chain', 'req/s', 'err', 'p50', 'p90', 'p99', 'p99.9', '+p50', '+p90', '+p99', '+p99/nginx', 'CPU ms/1000 c/s', 'CPU/nginx', 'RSS MB c/s', 'RSS/nginx'];
+  const rows = selected.map((r) => {
     if (r.error || r.skipped) return [r.chain, r.error ? 'failed' : 'skipped', ...Array<string>(header.length - 2).fill('-')];
     const l = r.latency;
     const isDirect = r.chain === 'direct';
@@ -383,7 +399,7 @@ const TEST_NAMES: Record<Exclude<Test, 'rate'>, string> = { h1: 'HTTP/1.1 (h2loa
 
 function maxTable(runs: readonly RunResult[], md: boolean): { header: string[]; rows: string[][] } {
   const header = md
-    ? ['test', 'chain', 'conns x streams', 'req/s', 'vs direct', 'vs nginx', 'mean latency (ms)', 'errors', 'CPU client/server (ms per 1000 req)', 'CPU client+server (vCPU)', 'RSS client/server (MB)']
+    ? ['test', 'chain', 'conns x streams', 'req/s', 'vs direct', 'vs nginx', 'mean latency (ms)', 'errors', 'CPU ms per 1000 req, client/server (x nginx)', 'CPU client+server (vCPU)', 'RSS client/server (MB)']
     : ['test', 'chain', 'c x s', 'req/s', '/direct', '/nginx', 'mean ms', 'err', 'CPU ms/1000 c/s', 'vCPU c+s', 'RSS MB c/s'];
   const rows: string[][] = [];
   for (const test of ['h1', 'h2', 'grpc', 'tcp'] as const) {
@@ -398,7 +414,7 @@ function maxTable(runs: readonly RunResult[], md: boolean): { header: string[]; 
         TEST_NAMES[test], r.chain, `${r.connections}x${r.streams}`, f0(r.rps),
         r.chain === 'direct' ? '-' : pct(r.rps, direct?.rps), r.chain === 'direct' || r.chain === 'nginx' ? '-' : ratio(r.rps, nginx?.rps),
         f2(r.latency?.mean), String(r.errors),
-        r.proxies ? `${f0(r.proxies.client.cpuMsPer1000)}/${f0(r.proxies.server.cpuMsPer1000)}` : '-',
+        r.proxies ? `${f0(r.proxies.client.cpuMsPer1000)}/${f0(r.proxies.server.cpuMsPer1000)}${md && r.chain !== 'nginx' && nginx?.proxies ? ` (${ratio(r.proxies.client.cpuMsPer1000 + r.proxies.server.cpuMsPer1000, nginx.proxies.client.cpuMsPer1000 + nginx.proxies.server.cpuMsPer1000)})` : ''}` : '-',
         r.proxies ? f2(r.proxies.client.vcpu + r.proxies.server.vcpu) : '-',
         r.proxies ? `${f0(r.proxies.client.rssMB)}/${f0(r.proxies.server.rssMB)}` : '-',
       ]);

@@ -1,6 +1,7 @@
 // The data-plane load generator, run as its own process (pinned, inside a client network namespace): N keep-alive connections over raw sockets sending HTTP/1.1 GETs (or fixed-size TCP echo messages) either at a fixed total rate, each request timed from its intended send time (coordinated omission corrected, as wrk2), or closed-loop. Prints JSON lines on stdout (`measure-start`, `measure-end`, then `result`); a bad argument exits 2, everything else is counted as errors in the result.
 
 import net from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { Histogram, type Summary } from './histogram.ts';
 
 export interface LoadSpec {
@@ -250,6 +251,57 @@ class Conn {
   }
 }
 
+// The pacer's thread: sleeps on a futex (Atomics.wait, sub-millisecond) until the armed time, posts one
+// message (which wakes the main event loop at once), then waits to be re-armed.
+const PACER_THREAD = `
+const { workerData, parentPort } = require('node:worker_threads');
+const ctl = new Int32Array(workerData, 0, 1);
+const at = new Float64Array(workerData, 8, 1);
+for (;;) {
+  const seq = Atomics.load(ctl, 0);
+  const target = at[0];
+  if (target < 0) break;
+  if (target === Infinity) { Atomics.wait(ctl, 0, seq); continue; }
+  const d = target - (performance.timeOrigin + performance.now());
+  if (d > 0 && Atomics.wait(ctl, 0, seq, d) !== 'timed-out') continue;
+  parentPort.postMessage(0);
+  Atomics.wait(ctl, 0, seq);
+}
+`;
+
+/**
+ * Wakes the main thread at an armed time with sub-millisecond precision: Node's timers have 1 ms
+ * granularity (a request would leave up to ~1 ms late), a futex wait on another thread does not.
+ */
+class Pacer {
+  readonly #sab = new SharedArrayBuffer(16);
+  readonly #ctl = new Int32Array(this.#sab, 0, 1);
+  readonly #at = new Float64Array(this.#sab, 8, 1);
+  readonly #worker: Worker;
+
+  constructor(onWake: () => void) {
+    this.#at[0] = Infinity;
+    this.#worker = new Worker(PACER_THREAD, { eval: true, workerData: this.#sab });
+    this.#worker.on('message', onWake);
+  }
+
+  #set(v: number): void {
+    this.#at[0] = v;
+    Atomics.add(this.#ctl, 0, 1);
+    Atomics.notify(this.#ctl, 0);
+  }
+
+  /** `at` on this thread's performance.now() clock. */
+  arm(at: number): void {
+    this.#set(performance.timeOrigin + at);
+  }
+
+  async stop(): Promise<void> {
+    this.#set(-1);
+    await this.#worker.terminate();
+  }
+}
+
 function httpRequest(spec: LoadSpec): Buffer {
   return Buffer.from(`GET ${spec.path ?? '/'} HTTP/1.1\r\nHost: ${spec.hostHeader ?? spec.host}\r\nUser-Agent: tsmesh-bench\r\nAccept: */*\r\n\r\n`);
 }
@@ -280,7 +332,8 @@ function emit(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v)}\n`);
 }
 
-export async function runLoad(spec: LoadSpec, now: () => number = () => performance.now()): Promise<LoadResult> {
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const now = (): number => performance.now();
   const message = spec.mode === 'tcp' ? Buffer.alloc(spec.size ?? 1024, 0x61) : httpRequest(spec);
   const latency = new Histogram();
   const service = new Histogram();
@@ -297,7 +350,6 @@ export async function runLoad(spec: LoadSpec, now: () => number = () => performa
   let tStart = 0;
   let tEnd = 0;
   let ending = false;
-  let timer: NodeJS.Timeout | undefined;
   let armedAt = Infinity;
   let finish: () => void = () => undefined;
 
@@ -327,16 +379,15 @@ export async function runLoad(spec: LoadSpec, now: () => number = () => performa
     arm(d);
   };
   const tick = (): void => {
-    timer = undefined;
     armedAt = Infinity;
     const t = now();
     for (const c of conns) kick(c, t);
   };
+  const pacer = closed ? undefined : new Pacer(tick);
   const arm = (at: number): void => {
     if (at >= armedAt) return;
-    if (timer) clearTimeout(timer);
     armedAt = at;
-    timer = setTimeout(tick, Math.max(0, at - now()));
+    pacer?.arm(at);
   };
   const onDone = (c: Conn, ok: boolean, status: number, error?: string): void => {
     const t = now();
@@ -396,7 +447,7 @@ export async function runLoad(spec: LoadSpec, now: () => number = () => performa
   await done;
   clearTimeout(drain);
   for (const m of markers) clearTimeout(m);
-  if (timer) clearTimeout(timer);
+  await pacer?.stop();
   if (!closed) {
     for (const c of conns) {
       // this connection's requests intended inside the window that never left
