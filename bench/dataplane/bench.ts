@@ -17,7 +17,6 @@ import { EVENT_MARKS, H2LOAD_MARKS, missingTools, parseH2load, proxyUsage, runTo
 
 const HERE = import.meta.dirname;
 const RESULTS = join(HERE, '..', 'results');
-const PROFILES = join(RESULTS, 'profiles');
 const LOADGEN = join(HERE, 'loadgen.ts');
 const GRPC_LOAD = join(HERE, 'grpc-load.ts');
 const GOAL_P99_VS_NGINX = 1.5;
@@ -120,7 +119,8 @@ interface Saved {
   check: CheckRow[];
   runs: RunResult[];
   goals: Goal[];
-  profiles?: Array<{ side: string; file: string; totalMs: number; frames: Frame[] }>;
+  /** --cpu-prof: each tsmesh sidecar's top functions and files by self time (shares of its busy time). */
+  profiles?: Array<{ side: string; file: string; totalMs: number; busyMs: number; frames: Frame[]; files: Frame[] }>;
 }
 
 function log(msg: string): void {
@@ -549,8 +549,9 @@ function markdown(s: Saved): string {
   }
   lines.push('### Goals', '', markdownTable(['goal', 'result', ''], s.goals.map((g) => [g.goal, g.result, mark(g.met)]), 'llc'), '');
   for (const p of s.profiles ?? []) {
-    lines.push(`### Profile: tsmesh ${p.side}-side sidecar, whole run (self time, top 12 of ${(p.totalMs / 1000).toFixed(1)} s sampled)`, '');
-    lines.push(markdownTable(['function', 'self (s)', 'share'], p.frames.slice(0, 12).map((f) => [f.frame, (f.selfMs / 1000).toFixed(2), `${(f.share * 100).toFixed(1)}%`])), '');
+    lines.push(`### Profile: tsmesh ${p.side}-side sidecar, whole run (self time; shares of ${(p.busyMs / 1000).toFixed(1)} s busy of ${(p.totalMs / 1000).toFixed(1)} s)`, '');
+    const rows = (fs: Frame[]): string[][] => fs.slice(0, 12).map((f) => [f.frame, (f.selfMs / 1000).toFixed(2), `${(f.share * 100).toFixed(1)}%`]);
+    lines.push(markdownTable(['function', 'self (s)', 'share'], rows(p.frames)), '', markdownTable(['file', 'self (s)', 'share'], rows(p.files)), '');
   }
   lines.push('Chart and every figure: `bench/results/dataplane.svg` and `dataplane.json`, written by the run (not committed). How to read them: docs/benchmarks.md.');
   return lines.join('\n');
@@ -576,8 +577,8 @@ function report(s: Saved): void {
   out.push('', 'Goals:');
   for (const g of s.goals) out.push(`  [${mark(g.met)}] ${g.goal}: ${g.result}`);
   for (const p of s.profiles ?? []) {
-    out.push('', `Profile tsmesh ${p.side} (${p.file}), self time of ${(p.totalMs / 1000).toFixed(1)} s:`);
-    for (const f of p.frames.slice(0, 15)) out.push(`  ${(f.selfMs / 1000).toFixed(2).padStart(7)} s ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.frame}`);
+    out.push('', `Profile tsmesh ${p.side} (${p.file}): ${(p.busyMs / 1000).toFixed(1)} s busy of ${(p.totalMs / 1000).toFixed(1)} s; self time by function, then by file:`);
+    for (const f of [...p.frames.slice(0, 15), ...p.files.slice(0, 10)]) out.push(`  ${(f.selfMs / 1000).toFixed(2).padStart(7)} s ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.frame}`);
   }
   process.stdout.write(out.join('\n') + '\n');
   if (o.write) {
@@ -680,7 +681,7 @@ export async function run(args: string[]): Promise<number> {
     await topo.stop(o.cpuProf ? { profileWaitMs: 60_000 } : {});
     process.off('SIGINT', stopping);
     process.off('SIGTERM', stopping);
-    if (o.cpuProf) profiles = collectProfiles(topo);
+    if (o.cpuProf) profiles = collectProfiles(topo, o.results);
     if (failed) log(`logs and configs kept in ${topo.dir}`);
     else rmSync(topo.dir, { recursive: true, force: true });
   }
@@ -689,19 +690,28 @@ export async function run(args: string[]): Promise<number> {
   return runs.some((r) => r.error) ? 1 : 0;
 }
 
-function collectProfiles(topo: Topology): Saved['profiles'] {
+/** The tsmesh sidecars' profiles (main thread), copied under the results; shares are of the busy (non-idle) time. */
+function collectProfiles(topo: Topology, results: string): Saved['profiles'] {
   const out: NonNullable<Saved['profiles']> = [];
+  const busy = (t: { totalMs: number; frames: Frame[] }): { busyMs: number; frames: Frame[] } => {
+    const idle = t.frames.find((f) => f.frame === '(idle)')?.selfMs ?? 0;
+    const busyMs = t.totalMs - idle;
+    return { busyMs, frames: t.frames.filter((f) => f.frame !== '(idle)').map((f) => ({ ...f, share: busyMs > 0 ? f.selfMs / busyMs : 0 })) };
+  };
   for (const side of ['client', 'server'] as const) {
     const dir = topo.profileDirs[side];
     if (!existsSync(dir)) continue;
     // node writes one profile per thread (tsx's loader thread too): the main thread's has the most time
-    const tops = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => ({ file: join(dir, f), ...topFrames(join(dir, f), 25) }));
+    const tops = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => ({ file: join(dir, f), ...topFrames(join(dir, f), 26) }));
     const main = tops.sort((a, b) => b.totalMs - a.totalMs)[0];
     if (!main) continue;
-    const dest = join(PROFILES, `dataplane-tsmesh-${side}.cpuprofile`);
-    mkdirSync(PROFILES, { recursive: true });
+    const profiles = join(results, 'profiles');
+    const dest = join(profiles, `dataplane-tsmesh-${side}.cpuprofile`);
+    mkdirSync(profiles, { recursive: true });
     copyFileSync(main.file, dest);
-    out.push({ side, file: relative(process.cwd(), dest), totalMs: main.totalMs, frames: main.frames });
+    const byFunction = busy(main);
+    const byFile = busy(topFrames(main.file, 16, process.cwd(), true));
+    out.push({ side, file: relative(process.cwd(), dest), totalMs: main.totalMs, busyMs: byFunction.busyMs, frames: byFunction.frames, files: byFile.frames });
   }
   return out;
 }
