@@ -3,8 +3,7 @@
 // Prometheus, agent and health servers. Keeps serving its last good config when the control plane is away.
 
 import { logger, type Logger } from '../common/log.ts';
-import { TYPE_URLS } from '../xds/protos.ts';
-import { DUMP_TYPES } from '../xds/configdump/dump.ts';
+import { configDumpOf } from './config-dump.ts';
 import { DataPlane } from './data-plane.ts';
 import { agentEnvFrom, type AgentEnv } from './identity.ts';
 import type { ListenerManager } from './listener/listener-manager.ts';
@@ -20,18 +19,6 @@ export interface AgentOptions {
   /** Override ports of the admin/stats/agent/health servers (tests: 0 or null). */
   adminPorts?: AdminOptions['ports'];
   log?: Logger;
-}
-
-/** The xDS client's view of what it holds, as Envoy's /config_dump shows it. */
-export function configDumpOf(xds: XdsClient, includeEds: boolean): Json {
-  const ver = (t: string): string => xds.status().find((s) => s.typeUrl === t)?.version ?? '';
-  const configs: Json[] = [
-    { '@type': DUMP_TYPES.clusters, version_info: ver(TYPE_URLS.CLUSTER), dynamic_active_clusters: xds.resources(TYPE_URLS.CLUSTER).map((cluster) => ({ version_info: ver(TYPE_URLS.CLUSTER), cluster })) },
-    { '@type': DUMP_TYPES.listeners, version_info: ver(TYPE_URLS.LISTENER), dynamic_listeners: xds.resources(TYPE_URLS.LISTENER).map((listener) => ({ name: listener.name, active_state: { version_info: ver(TYPE_URLS.LISTENER), listener } })) },
-    { '@type': DUMP_TYPES.routes, dynamic_route_configs: xds.resources(TYPE_URLS.ROUTE).map((route_config) => ({ version_info: ver(TYPE_URLS.ROUTE), route_config })) },
-  ];
-  if (includeEds) configs.push({ '@type': DUMP_TYPES.endpoints, dynamic_endpoint_configs: xds.resources(TYPE_URLS.ENDPOINT).map((endpoint_config) => ({ version_info: ver(TYPE_URLS.ENDPOINT), endpoint_config })) });
-  return { configs };
 }
 
 /** The sidecar in one process (the default, --concurrency 1): xDS, the data path and the admin servers together. */

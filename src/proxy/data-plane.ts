@@ -13,7 +13,8 @@ import type { AgentEnv } from './identity.ts';
 import { ListenerManager } from './listener/listener-manager.ts';
 import { getOriginalDst, originalDstAvailable } from './listener/original-dst.ts';
 import type { SinkRegistry } from './telemetry/sink.ts';
-import { snapshotFamilies, type FamilySnapshot } from './telemetry/snapshot.ts';
+import { snapshotFamilies } from './telemetry/snapshot.ts';
+import type { DataPlaneSnapshot, XdsKind } from './workers/protocol.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { createClusterManager, type UpstreamClusterManager } from './upstream/cluster-manager.ts';
 import type { LimitCounters } from './upstream/pool/resources.ts';
@@ -31,16 +32,7 @@ export interface DataPlaneOptions {
   sinks?: SinkRegistry;
 }
 
-/** The xDS types in the order a complete configuration is applied (routes before listeners: no 404 in between). */
-export const APPLY_ORDER = ['clusters', 'endpoints', 'routes', 'listeners'] as const;
-export type XdsKind = (typeof APPLY_ORDER)[number];
-
-/** What one process's data path reports to whoever aggregates it. */
-export interface DataPlaneSnapshot {
-  stats: FamilySnapshot[];
-  metrics: FamilySnapshot[];
-  memory: { heapUsed: number; heapTotal: number };
-}
+export { APPLY_ORDER, type DataPlaneSnapshot, type XdsKind } from './workers/protocol.ts';
 
 export class DataPlane {
   readonly clusters: UpstreamClusterManager;

@@ -4,10 +4,8 @@
 import { availableParallelism } from 'node:os';
 import { MeshError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
-import { SidecarAgent } from './agent.ts';
 import type { AgentEnv } from './identity.ts';
 import type { AdminOptions } from './telemetry/admin.ts';
-import { WorkerSidecar } from './workers/primary.ts';
 
 export interface Sidecar {
   readonly env: AgentEnv;
@@ -40,10 +38,15 @@ export interface SidecarOptions {
 
 /**
  * One worker is this process itself (no fork: the memory of one Node process, which the RSS figures measure);
- * N >= 2 is a primary (xDS, admin, stats) and N worker processes sharing the listeners.
+ * N >= 2 is a primary (xDS, admin, stats) and N worker processes sharing the listeners. Each loads only its own
+ * modules: the primary never loads the data path.
  */
-export function createSidecar(opts: SidecarOptions): Sidecar {
+export async function createSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const common = { ...(opts.env ? { env: opts.env } : {}), ...(opts.adminPorts ? { adminPorts: opts.adminPorts } : {}), ...(opts.log ? { log: opts.log } : {}) };
-  if (opts.concurrency <= 1) return new SidecarAgent(common);
+  if (opts.concurrency <= 1) {
+    const { SidecarAgent } = await import('./agent.ts');
+    return new SidecarAgent(common);
+  }
+  const { WorkerSidecar } = await import('./workers/primary.ts');
   return new WorkerSidecar({ ...common, concurrency: opts.concurrency, ...(opts.workerExec ? { workerExec: opts.workerExec } : {}), ...(opts.workerArgs ? { workerArgs: opts.workerArgs } : {}) });
 }

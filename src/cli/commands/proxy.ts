@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { MeshError } from '../../common/errors.ts';
 import { createSidecar, parseConcurrency } from '../../proxy/sidecar.ts';
-import { isProxyWorker, runWorker } from '../../proxy/workers/worker.ts';
+import { isProxyWorker } from '../../proxy/workers/protocol.ts';
 import type { CommandIO } from '../main.ts';
 import { untilSignal } from '../signals.ts';
 
@@ -52,6 +52,7 @@ function proxyConfigConcurrency(env: NodeJS.ProcessEnv): string | undefined {
 
 export async function run(args: string[], io: CommandIO): Promise<number> {
   if (isProxyWorker()) {
+    const { runWorker } = await import('../../proxy/workers/worker.ts');
     await runWorker();
     return 0;
   }
@@ -68,7 +69,7 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   const flag = values.concurrency;
   if (typeof flag === 'boolean') throw new MeshError('MESH_ERR_CLI_USAGE', '--concurrency needs a value (a whole number; 0 = one worker per CPU)');
   const concurrency = parseConcurrency(flag ?? proxyConfigConcurrency(env));
-  const sidecar = createSidecar({ concurrency, env });
+  const sidecar = await createSidecar({ concurrency, env });
   await sidecar.start();
   io.err(`tsmesh proxy: ${sidecar.env.identity.podName}.${sidecar.env.identity.namespace} connecting to ${sidecar.env.discoveryAddress}${concurrency > 1 ? ` with ${concurrency} workers` : ''}`);
   await untilSignal();

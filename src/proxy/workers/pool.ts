@@ -9,10 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { MeshError } from '../../common/errors.ts';
 import type { Logger, LogLevel } from '../../common/log.ts';
 import { ConfigError } from '../config/errors.ts';
-import { APPLY_ORDER, type DataPlaneSnapshot, type XdsKind } from '../data-plane.ts';
 import { mergeSnapshots, snapshotFamilies, type FamilySnapshot } from '../telemetry/snapshot.ts';
 import type { ClusterDescription } from '../upstream/cluster-manager.ts';
-import { SHARED_COUNTERS_ENV, SHARED_COUNTERS_FD, WORKER_COUNT_ENV, WORKER_INDEX_ENV, isFromWorker, type ApplyStep, type FromWorker, type ToWorker } from './protocol.ts';
+import { APPLY_ORDER, SHARED_COUNTERS_ENV, SHARED_COUNTERS_FD, WORKER_COUNT_ENV, WORKER_INDEX_ENV, isFromWorker, type ApplyStep, type DataPlaneSnapshot, type FromWorker, type ToWorker, type XdsKind } from './protocol.ts';
 import { SharedCounterTable, SlotAllocator, formatSpec } from './shared-counters.ts';
 
 type Json = Record<string, unknown>;

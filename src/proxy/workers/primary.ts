@@ -4,7 +4,7 @@
 // every worker's. Start failures throw (MESH_ERR_PROXY_WORKERS, or the admin servers' own errors).
 
 import { logger, type Logger } from '../../common/log.ts';
-import { configDumpOf } from '../agent.ts';
+import { configDumpOf } from '../config-dump.ts';
 import { agentEnvFrom, type AgentEnv } from '../identity.ts';
 import { startAdminServers, type AdminOptions, type AdminServers } from '../telemetry/admin.ts';
 import { MetricFamily, renderFamilies } from '../telemetry/prometheus.ts';

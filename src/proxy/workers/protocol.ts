@@ -2,9 +2,25 @@
 // apply, questions for the admin endpoints and their answers. Types and constants only; nothing here throws.
 
 import type { LogLevel } from '../../common/log.ts';
-import type { DataPlaneSnapshot, XdsKind } from '../data-plane.ts';
+import type { FamilySnapshot } from '../telemetry/snapshot.ts';
 
 type Json = Record<string, unknown>;
+
+/** The xDS types in the order a complete configuration is applied (routes before listeners: no 404 in between). */
+export const APPLY_ORDER = ['clusters', 'endpoints', 'routes', 'listeners'] as const;
+export type XdsKind = (typeof APPLY_ORDER)[number];
+
+/** What one process's data path reports to whoever aggregates it. */
+export interface DataPlaneSnapshot {
+  stats: FamilySnapshot[];
+  metrics: FamilySnapshot[];
+  memory: { heapUsed: number; heapTotal: number };
+}
+
+/** True in a process the primary forked as a worker. */
+export function isProxyWorker(env: NodeJS.ProcessEnv = process.env): boolean {
+  return typeof process.send === 'function' && env[WORKER_INDEX_ENV] !== undefined;
+}
 
 /** The worker's index (0 .. N-1); set only in worker processes. */
 export const WORKER_INDEX_ENV = 'TSMESH_PROXY_WORKER';

@@ -16,11 +16,6 @@ const PIPE_BUF = 4096;
 /** How long a stopping worker waits for its connections before it exits anyway. */
 const STOP_GRACE_MS = 2000;
 
-/** True in a process the primary forked as a worker. */
-export function isProxyWorker(env: NodeJS.ProcessEnv = process.env): boolean {
-  return typeof process.send === 'function' && env[WORKER_INDEX_ENV] !== undefined;
-}
-
 function send(m: FromWorker): void {
   if (process.connected) process.send?.(m);
 }
