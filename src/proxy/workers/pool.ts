@@ -80,6 +80,8 @@ export class WorkerPool {
   #queue: Promise<unknown> = Promise.resolve();
   #seq = 0;
   #stopping = false;
+  /** While start() waits: a worker that exits before it is up fails the start (no restart loop). */
+  #startFailed: ((err: Error) => void) | undefined;
 
   constructor(opts: WorkerPoolOptions) {
     this.#opts = opts;
@@ -113,6 +115,7 @@ export class WorkerPool {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new MeshError('MESH_ERR_PROXY_WORKERS', `the ${this.count} proxy workers did not all start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      this.#startFailed = reject;
     });
     try {
       await Promise.race([Promise.all(this.#workers.flatMap((w) => (w ? [w.hello] : []))), timeout]);
@@ -121,6 +124,7 @@ export class WorkerPool {
       throw err;
     } finally {
       clearTimeout(timer);
+      this.#startFailed = undefined;
     }
   }
 
@@ -181,6 +185,10 @@ export class WorkerPool {
       };
     }
     if (this.#stopping) return;
+    if (this.#startFailed) {
+      this.#startFailed(new MeshError('MESH_ERR_PROXY_WORKERS', `proxy worker ${st.index} (pid ${st.pid}) exited (${signal ?? `code ${code}`}) before it was up; its output above says why`));
+      return;
+    }
     const lived = Date.now() - st.startedAt;
     const delay = lived >= STABLE_MS ? 100 : Math.min((this.#delays[st.index] ?? 50) * 2, 10_000);
     this.#delays[st.index] = delay;
