@@ -50,12 +50,8 @@ function proxyConfigConcurrency(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
-export async function run(args: string[], io: CommandIO): Promise<number> {
-  if (isProxyWorker()) {
-    const { runWorker } = await import('../../proxy/workers/worker.ts');
-    await runWorker();
-    return 0;
-  }
+/** What `tsmesh proxy`'s arguments ask for: the worker count, the environment, and the flags it does not know. */
+export function proxyOptions(args: string[], baseEnv: NodeJS.ProcessEnv = process.env): { concurrency: number; env: NodeJS.ProcessEnv; unknown: string[] } {
   const options: Record<string, { type: 'string' | 'boolean' }> = { 'discovery-address': { type: 'string' }, concurrency: { type: 'string' } };
   for (const f of IGNORED_FLAGS) options[f] = { type: f === 'log_as_json' ? 'boolean' : 'string' };
   const { values, positionals, tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
@@ -63,12 +59,24 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   if (mode !== undefined && mode !== 'sidecar') {
     throw new MeshError('MESH_ERR_CLI_USAGE', `tsmesh proxy runs sidecars only, not "${mode}" (gateways are not supported); run \`tsmesh proxy --help\``);
   }
-  for (const t of tokens) if (t.kind === 'option' && !(t.name in options)) io.err(`tsmesh proxy: ignoring unknown flag ${t.rawName}`);
-  const env = { ...process.env };
+  const unknown = tokens.flatMap((t) => (t.kind === 'option' && !(t.name in options) ? [t.rawName] : []));
+  const env = { ...baseEnv };
   if (typeof values['discovery-address'] === 'string') env.XDS_ADDRESS = values['discovery-address'];
   const flag = values.concurrency;
-  if (typeof flag === 'boolean') throw new MeshError('MESH_ERR_CLI_USAGE', '--concurrency needs a value (a whole number; 0 = one worker per CPU)');
-  const concurrency = parseConcurrency(flag ?? proxyConfigConcurrency(env));
+  if (typeof flag === 'boolean' || (flag !== undefined && !/^\s*\d+\s*$/.test(flag))) {
+    throw new MeshError('MESH_ERR_CLI_USAGE', `--concurrency needs a whole number (0 = one worker per CPU)${typeof flag === 'string' ? `, not ${JSON.stringify(flag)}` : ''}`);
+  }
+  return { concurrency: parseConcurrency(flag ?? proxyConfigConcurrency(env)), env, unknown };
+}
+
+export async function run(args: string[], io: CommandIO): Promise<number> {
+  if (isProxyWorker()) {
+    const { runWorker } = await import('../../proxy/workers/worker.ts');
+    await runWorker();
+    return 0;
+  }
+  const { concurrency, env, unknown } = proxyOptions(args);
+  for (const flag of unknown) io.err(`tsmesh proxy: ignoring unknown flag ${flag}`);
   const sidecar = await createSidecar({ concurrency, env });
   await sidecar.start();
   io.err(`tsmesh proxy: ${sidecar.env.identity.podName}.${sidecar.env.identity.namespace} connecting to ${sidecar.env.discoveryAddress}${concurrency > 1 ? ` with ${concurrency} workers` : ''}`);
