@@ -1,13 +1,15 @@
 // The xDS generators of the control plane: CDS, EDS, LDS and RDS for sidecars, computed from the push
-// context through the pure translators, one bundle per proxy per push (the Sidecar scope is computed
-// once and shared by the four types). Each generator declares the config kinds that cannot affect it.
+// context through the pure translators. What does not depend on the proxy's own workload is generated
+// once per scope key (push-cache.ts) and shared, route configurations already encoded; each proxy adds
+// only its inbound clusters and listeners. Each generator declares the config kinds that cannot affect it.
 
 import type { PushContext } from './model/push-context.ts';
-import { computeSidecarScope, type ProxyInfo, type SidecarScope } from './model/sidecar-scope.ts';
-import { buildClusters, type EnvoyCluster } from './translate/clusters.ts';
-import { buildEndpoints, type ClusterLoadAssignment } from './translate/endpoints.ts';
-import { buildListeners } from './translate/listeners.ts';
-import { buildRoutes } from './translate/routes.ts';
+import type { ProxyInfo, SidecarScope } from './model/sidecar-scope.ts';
+import { pushCacheFor, type ScopeEntry } from './push-cache.ts';
+import { buildInboundClusters, type EnvoyCluster } from './translate/clusters.ts';
+import type { ClusterLoadAssignment } from './translate/endpoints.ts';
+import { buildInboundListeners, type EnvoyListener } from './translate/listeners.ts';
+import type { EnvoyRouteConfiguration } from './translate/routes.ts';
 import type { ConnectedProxy, GeneratedResource, Generator } from './xds/ads-server.ts';
 import type { PushRequest } from './xds/push-request.ts';
 import { TYPE_URLS } from '../xds/protos.ts';
@@ -15,34 +17,41 @@ import { grpcGenerators } from './translate/grpc.ts';
 
 type Named = Record<string, unknown> & { name?: string };
 
-/** What one proxy gets from one push context, computed lazily and at most once per type. */
+/** What one proxy gets from one push context: the shared part of its scope key, plus its own inbound side. */
 export class ProxyBundle {
   readonly proxy: ProxyInfo;
   readonly push: PushContext;
-  #scope?: SidecarScope;
-  #clusters?: EnvoyCluster[];
-  #endpoints?: ClusterLoadAssignment[];
-  #listeners?: Named[];
-  #routes?: Named[];
+  readonly entry: ScopeEntry;
+  #inboundClusters?: EnvoyCluster[];
+  #inboundListeners?: EnvoyListener[];
 
   constructor(proxy: ProxyInfo, push: PushContext) {
     this.proxy = proxy;
     this.push = push;
+    this.entry = pushCacheFor(push).entryFor(proxy);
   }
   get scope(): SidecarScope {
-    return (this.#scope ??= computeSidecarScope(this.proxy, this.push));
+    return this.entry.scope;
   }
+  get inboundClusters(): EnvoyCluster[] {
+    return (this.#inboundClusters ??= buildInboundClusters(this.proxy, this.push, this.scope));
+  }
+  get inboundListeners(): EnvoyListener[] {
+    return (this.#inboundListeners ??= buildInboundListeners(this.proxy, this.push, this.scope));
+  }
+  /** Outbound, inbound, then the static clusters (as buildClusters orders them). */
   get clusters(): EnvoyCluster[] {
-    return (this.#clusters ??= buildClusters(this.proxy, this.push, this.scope));
+    return [...this.entry.outboundClusters, ...this.inboundClusters, ...pushCacheFor(this.push).staticClusters];
   }
   get endpoints(): ClusterLoadAssignment[] {
-    return (this.#endpoints ??= buildEndpoints(this.clusters, this.push, this.scope));
+    return this.entry.endpoints;
   }
-  get listeners(): Named[] {
-    return (this.#listeners ??= buildListeners(this.proxy, this.push, this.scope) as Named[]);
+  /** Outbound, then inbound listeners (as buildListeners orders them). */
+  get listeners(): EnvoyListener[] {
+    return [...this.entry.outboundListeners, ...this.inboundListeners];
   }
-  get routes(): Named[] {
-    return (this.#routes ??= buildRoutes(this.proxy, this.push, this.scope) as Named[]);
+  get routes(): EnvoyRouteConfiguration[] {
+    return this.entry.routes;
   }
 }
 
@@ -94,22 +103,18 @@ function sidecarGenerators(): Generator<PushContext>[] {
       generate: (proxy, push, names) => pick(bundleFor(proxy, push).endpoints, names, 'cluster_name'),
       affectedBy: (req) => !req.full || unaffectedBy(['VirtualService', 'Gateway', ...SECURITY_AND_TELEMETRY])(req),
     },
-    // Listeners and routes are built per request, not kept in the bundle: a sidecar asks for each once
-    // per push, and keeping every proxy's (megabytes at 1000 services) until the next push context
-    // is what took 1000 proxies past 8 GB. Clusters and endpoints are shared objects, cheap to keep.
     {
       typeUrl: TYPE_URLS.LISTENER,
-      generate: (proxy, push, names) => {
-        const b = bundleFor(proxy, push);
-        return pick(buildListeners(b.proxy, push, b.scope), names);
-      },
+      generate: (proxy, push, names) => pick(bundleFor(proxy, push).listeners, names),
       affectedBy: unaffectedBy(['RequestAuthentication', 'EnvoyFilter', 'WasmPlugin', 'ProxyConfig']),
     },
     {
       typeUrl: TYPE_URLS.ROUTE,
+      // encoded once per scope key: every proxy of the key gets the same bytes
       generate: (proxy, push, names) => {
-        const b = bundleFor(proxy, push);
-        return pick(buildRoutes(b.proxy, push, b.scope), names);
+        const routes = bundleFor(proxy, push).entry.encodedRoutes;
+        const wanted = names.length === 0 || names.includes('*') ? undefined : new Set(names);
+        return routes.filter((r) => !wanted || wanted.has(r.name));
       },
       affectedBy: unaffectedBy([...WORKLOAD_KINDS, ...SECURITY_AND_TELEMETRY]),
     },

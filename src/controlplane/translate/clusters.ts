@@ -19,7 +19,16 @@ export type EnvoyCluster = Record<string, unknown> & { name: string; '@type': st
 
 /** Every cluster for this proxy, outbound first, then inbound, then the static ones. */
 export function buildClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyCluster[] {
-  const connectTimeout = protoDuration(parseDuration(String(push.mesh.connectTimeout ?? '')) ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  return [...buildOutboundClusters(push, scope), ...buildInboundClusters(proxy, push, scope), ...staticClusters(push)];
+}
+
+function connectTimeoutOf(push: PushContext): string {
+  return protoDuration(parseDuration(String(push.mesh.connectTimeout ?? '')) ?? DEFAULT_CONNECT_TIMEOUT_MS);
+}
+
+/** The outbound clusters of a scope: one per visible service port and DestinationRule subset (no proxy identity in them). */
+export function buildOutboundClusters(push: PushContext, scope: SidecarScope): EnvoyCluster[] {
+  const connectTimeout = connectTimeoutOf(push);
   const out: EnvoyCluster[] = [];
   for (const svc of scope.services) {
     const dr = scope.destinationRules.get(svc.hostname);
@@ -32,8 +41,18 @@ export function buildClusters(proxy: ProxyInfo, push: PushContext, scope: Sideca
       }
     }
   }
-  out.push(...inboundClusters(proxy, push, scope, connectTimeout));
-  out.push(
+  return out;
+}
+
+/** The inbound clusters of the proxy's own workload (or of its Sidecar's ingress listeners). */
+export function buildInboundClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyCluster[] {
+  return inboundClusters(proxy, push, scope, connectTimeoutOf(push));
+}
+
+/** BlackHoleCluster, PassthroughCluster and InboundPassthroughCluster: the same for every proxy of a push. */
+export function staticClusters(push: PushContext): EnvoyCluster[] {
+  const connectTimeout = connectTimeoutOf(push);
+  return [
     { '@type': CLUSTER_TYPE, name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: connectTimeout },
     { '@type': CLUSTER_TYPE, name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connect_timeout: connectTimeout, lb_policy: 'CLUSTER_PROVIDED', circuit_breakers: circuitBreakers(undefined) },
     {
@@ -45,8 +64,7 @@ export function buildClusters(proxy: ProxyInfo, push: PushContext, scope: Sideca
       circuit_breakers: circuitBreakers(undefined),
       upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_BIND_IPV4, port_value: 0 } },
     },
-  );
-  return out;
+  ];
 }
 
 /**

@@ -73,7 +73,7 @@ function grpcRoute(route: Json): Json {
 
 function routeConfigFor(name: string, target: { host: string; port: number }, proxy: ConnectedProxy, push: PushContext): Json | undefined {
   const rc = bundleFor(proxy, push).routes.find((r) => r.name === String(target.port));
-  const vhosts = (rc?.virtual_hosts as Json[] | undefined) ?? [];
+  const vhosts = rc?.virtual_hosts ?? [];
   const vh = vhosts.find((v) => ((v.domains as string[] | undefined) ?? []).includes(target.host));
   if (!vh) return undefined;
   const routes = ((vh.routes as Json[] | undefined) ?? []).map(grpcRoute);

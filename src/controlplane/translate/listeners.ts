@@ -39,23 +39,41 @@ export const ISTIO_JSON_ACCESS_LOG_FORMAT: Readonly<Record<string, string>> = IS
 
 /** Every listener of this proxy: virtualOutbound, the outbound listeners, virtualInbound, then bound ingress listeners. */
 export function buildListeners(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyListener[] {
+  return [...buildOutboundListeners(proxy, push, scope), ...buildInboundListeners(proxy, push, scope)];
+}
+
+function envOf(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): Env {
   const accessLog = accessLogConfig(push.mesh);
   const policyCluster = scope.outboundTrafficPolicy.mode === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
   const services = new Map<string, MeshService>();
   for (const s of scope.services) if (!services.has(s.hostname)) services.set(s.hostname, s);
-  const env: Env = { proxy, push, scope, accessLog, policyCluster, services };
-  const inbound = inboundPorts(proxy, push, scope);
-  const bound = inbound.filter((p) => p.captureMode === 'NONE').map((p) => boundIngressListener(p, env));
-  const boundNames = new Set(bound.map((l) => l.name));
+  return { proxy, push, scope, accessLog, policyCluster, services };
+}
+
+/**
+ * virtualOutbound and the outbound listeners. They depend on the proxy only through its namespace and
+ * the labels its Sidecar scope and VirtualService sourceLabels look at, never on its own workload.
+ */
+export function buildOutboundListeners(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyListener[] {
+  const env = envOf(proxy, push, scope);
+  // A listener the Sidecar's ingress binds itself wins over an outbound one of the same name
+  // (ports with captureMode NONE exist only as Sidecar ingress listeners: scope-wide, not per workload).
+  const ingress = scope.ingress.length > 0 ? inboundPorts(proxy, push, scope) : [];
+  const boundNames = new Set(ingress.filter((p) => p.captureMode === 'NONE').map((p) => boundListenerName(p)));
   const out: EnvoyListener[] = [virtualOutbound(env)];
   for (const pl of planOutbound(scope).listeners) {
-    // A listener the Sidecar's ingress binds itself wins over an outbound one of the same name.
     if (boundNames.has(pl.name)) continue;
     out.push(outboundListener(pl, env));
   }
-  out.push(virtualInbound(inbound.filter((p) => p.captureMode !== 'NONE'), env));
-  out.push(...bound);
   return out;
+}
+
+/** virtualInbound with a chain per port of the proxy's workload, then the Sidecar's bound ingress listeners. */
+export function buildInboundListeners(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyListener[] {
+  const env = envOf(proxy, push, scope);
+  const inbound = inboundPorts(proxy, push, scope);
+  const bound = inbound.filter((p) => p.captureMode === 'NONE').map((p) => boundIngressListener(p, env));
+  return [virtualInbound(inbound.filter((p) => p.captureMode !== 'NONE'), env), ...bound];
 }
 
 interface Env {
@@ -363,9 +381,13 @@ function virtualInbound(ports: InboundPort[], env: Env): EnvoyListener {
 }
 
 /** A Sidecar ingress listener with captureMode NONE: the proxy binds bind:port itself. */
+function boundListenerName(p: InboundPort): string {
+  return `${p.bind ?? WILDCARD_ADDRESS}_${p.port}`;
+}
+
 function boundIngressListener(p: InboundPort, env: Env): EnvoyListener {
   const bind = p.bind ?? WILDCARD_ADDRESS;
-  const name = `${bind}_${p.port}`;
+  const name = boundListenerName(p);
   const chains = inboundChains(p, name, {}, env).map((c) => {
     const m = c.filter_chain_match as Json;
     if (Object.keys(m).length === 0) delete c.filter_chain_match;

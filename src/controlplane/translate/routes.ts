@@ -1,7 +1,7 @@
 // RDS: the RouteConfigurations one sidecar gets, Istio's way: one per outbound HTTP port (`9080`), a virtual host per visible service with all its names, VirtualService http routes or the default route, and the allow_any/block_all catch-all. Pure function of (proxy, push, scope); never throws.
 
 import type { Resource } from '../../config/resource.ts';
-import type { HTTPMatchRequest, HTTPRoute, VirtualServiceSpec } from '../../config/types.ts';
+import type { DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, VirtualServiceSpec } from '../../config/types.ts';
 import { hostMatches, isWildcardHost } from '../../registry/host.ts';
 import type { MeshService } from '../../registry/types.ts';
 import type { PushContext } from '../model/push-context.ts';
@@ -20,11 +20,15 @@ export const BLOCK_ALL_VHOST = 'block_all';
 type Json = Record<string, unknown>;
 export type EnvoyRouteConfiguration = Json & { '@type': string; name: string; virtual_hosts: Json[] };
 
-/** Every outbound RouteConfiguration of this proxy, in the order the listeners name them. */
-export function buildRoutes(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): EnvoyRouteConfiguration[] {
+/**
+ * Every outbound RouteConfiguration of this proxy, in the order the listeners name them. With a memo,
+ * service virtual hosts are shared with the route configurations built before in the same push
+ * whenever everything they were built from is the same (see VirtualHostMemo): same output, less work.
+ */
+export function buildRoutes(proxy: ProxyInfo, push: PushContext, scope: SidecarScope, memo?: VirtualHostMemo): EnvoyRouteConfiguration[] {
   const plan = planOutbound(scope);
   const services = indexServices(scope.services);
-  return plan.routes.map((r) => buildRouteConfiguration(r, proxy, push, scope, services));
+  return plan.routes.map((r) => buildRouteConfiguration(r, proxy, push, scope, services, memo));
 }
 
 function indexServices(list: readonly MeshService[]): Map<string, MeshService> {
@@ -33,29 +37,119 @@ function indexServices(list: readonly MeshService[]): Map<string, MeshService> {
   return m;
 }
 
-function buildRouteConfiguration(planned: PlannedRouteConfig, proxy: ProxyInfo, push: PushContext, scope: SidecarScope, services: Map<string, MeshService>): EnvoyRouteConfiguration {
+/** A lookup a virtual host was built with: the visible service or DestinationRule of a host name. */
+interface Dependency {
+  dr: boolean;
+  host: string;
+  value: unknown;
+}
+
+interface MemoEntry {
+  port: number;
+  sameNamespace: boolean;
+  vs: Resource<VirtualServiceSpec> | undefined;
+  source: string;
+  deps: Dependency[];
+  vhost: Json;
+}
+
+/**
+ * Service virtual hosts of one push context, shared by the route configurations of different Sidecar
+ * scopes (e.g. every namespace sees the same virtual host for a service of another namespace). An
+ * entry is reused only when the service, port, VirtualService, the caller's namespace relation, the
+ * labels its sourceLabels/sourceNamespace matches read, and every service and DestinationRule lookup
+ * made while building it give the same answers for the new scope. Only valid for one push context.
+ */
+export class VirtualHostMemo {
+  readonly #entries = new Map<MeshService, MemoEntry[]>();
+  hits = 0;
+  misses = 0;
+
+  find(svc: MeshService, port: number, sameNamespace: boolean, vs: Resource<VirtualServiceSpec> | undefined, source: string, lookup: (dr: boolean, host: string) => unknown): Json | undefined {
+    for (const e of this.#entries.get(svc) ?? []) {
+      if (e.port !== port || e.sameNamespace !== sameNamespace || e.vs !== vs || e.source !== source) continue;
+      if (e.deps.every((d) => lookup(d.dr, d.host) === d.value)) {
+        this.hits++;
+        return e.vhost;
+      }
+    }
+    this.misses++;
+    return undefined;
+  }
+
+  add(svc: MeshService, entry: MemoEntry): void {
+    const list = this.#entries.get(svc);
+    if (list) list.push(entry);
+    else this.#entries.set(svc, [entry]);
+  }
+}
+
+/** What of the proxy a VirtualService's http matches read: '' when none has sourceLabels or sourceNamespace. */
+function sourceDependence(vs: Resource<VirtualServiceSpec>, proxy: ProxyInfo): string {
+  const keys = new Set<string>();
+  let ns = false;
+  for (const hr of vs.spec.http ?? []) {
+    for (const m of hr.match ?? []) {
+      if (m.sourceNamespace) ns = true;
+      for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+    }
+  }
+  if (!ns && keys.size === 0) return '';
+  const labels = [...keys].sort().map((k) => [k, proxy.labels[k] ?? null]);
+  return JSON.stringify([ns ? proxy.namespace : null, labels]);
+}
+
+/** The virtual host of a visible service on a port, before domains other virtual hosts took are removed. */
+function serviceVirtualHost(svc: MeshService, port: number, planned: PlannedRouteConfig, proxy: ProxyInfo, scope: SidecarScope, services: Map<string, MeshService>, domain: string, memo: VirtualHostMemo | undefined): Json {
+  const vs = virtualServiceFor(svc.hostname, planned.virtualServices, domain);
+  const sameNamespace = svc.namespace === proxy.namespace;
+  const lookup = (dr: boolean, host: string): unknown => (dr ? scope.destinationRules.get(host) : services.get(host));
+  const source = vs && memo ? sourceDependence(vs, proxy) : '';
+  const hit = memo?.find(svc, port, sameNamespace, vs, source, lookup);
+  if (hit) return hit;
+  const deps: Dependency[] = [];
+  const record = (dr: boolean, host: string): unknown => {
+    const value = lookup(dr, host);
+    if (memo) deps.push({ dr, host, value });
+    return value;
+  };
+  const lookups: Pick<ActionContext, 'service' | 'destinationRule'> = {
+    service: (h) => record(false, h) as MeshService | undefined,
+    destinationRule: (h) => record(true, h) as Resource<DestinationRuleSpec> | undefined,
+  };
+  const matchCtx: MatchContext = { port, proxyLabels: proxy.labels, proxyNamespace: proxy.namespace };
+  let routes = vs ? virtualServiceRoutes(vs, matchCtx, { port, domain, namespace: vs.metadata.namespace, ...lookups }) : [];
+  // A VirtualService with no rule for this port leaves the service its default route.
+  if (routes.length === 0) routes = [defaultRoute(svc, port, lookups)];
+  const vhost: Json = { name: `${svc.hostname}:${port}`, domains: serviceDomains(svc, port, proxy.namespace, domain), routes, include_request_attempt_count: true };
+  memo?.add(svc, { port, sameNamespace, vs, source, deps, vhost });
+  return vhost;
+}
+
+function buildRouteConfiguration(
+  planned: PlannedRouteConfig, proxy: ProxyInfo, push: PushContext, scope: SidecarScope, services: Map<string, MeshService>, memo: VirtualHostMemo | undefined,
+): EnvoyRouteConfiguration {
   const domain = push.registry.domain;
   const port = planned.port;
   const vhosts: Json[] = [];
   const used = new Set<string>();
-  const addVhost = (name: string, domains: string[], routes: Json[]): void => {
+  /** Keeps the domains no earlier virtual host took; the same object when it loses none. */
+  const addVhost = (vh: Json): void => {
+    const domains = vh.domains as string[];
     const fresh = domains.filter((d) => {
       const key = d.toLowerCase();
       if (used.has(key)) return false;
       used.add(key);
       return true;
     });
-    if (fresh.length === 0 || routes.length === 0) return;
-    vhosts.push({ name, domains: fresh, routes, include_request_attempt_count: true });
+    if (fresh.length === 0 || (vh.routes as Json[]).length === 0) return;
+    vhosts.push(fresh.length === domains.length ? vh : { ...vh, domains: fresh });
   };
+  const newVhost = (name: string, domains: string[], routes: Json[]): Json => ({ name, domains, routes, include_request_attempt_count: true });
   const matchCtx: MatchContext = { port, proxyLabels: proxy.labels, proxyNamespace: proxy.namespace };
 
   for (const svc of [...planned.services].sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0))) {
-    const vs = virtualServiceFor(svc.hostname, planned.virtualServices, domain);
-    let routes = vs ? virtualServiceRoutes(vs, matchCtx, actionContext(vs.metadata.namespace, port, domain, scope, services)) : [];
-    // A VirtualService with no rule for this port leaves the service its default route.
-    if (routes.length === 0) routes = [defaultRoute(svc, port, scope)];
-    addVhost(`${svc.hostname}:${port}`, serviceDomains(svc, port, proxy.namespace, domain), routes);
+    addVhost(serviceVirtualHost(svc, port, planned, proxy, scope, services, domain, memo));
   }
 
   if (planned.nonServiceHosts) {
@@ -64,15 +158,15 @@ function buildRouteConfiguration(planned: PlannedRouteConfig, proxy: ProxyInfo, 
       for (const host of vsHosts(vs, domain)) {
         if (isWildcardHost(host) ? scope.services.some((s) => hostMatches(host, s.hostname)) : scope.isVisible(host)) continue;
         const routes = virtualServiceRoutes(vs, matchCtx, actionContext(vs.metadata.namespace, port, domain, scope, services));
-        addVhost(`${host}:${port}`, [host, `${host}:${port}`], routes);
+        addVhost(newVhost(`${host}:${port}`, [host, `${host}:${port}`], routes));
       }
     }
   }
 
   if (scope.outboundTrafficPolicy.mode === 'REGISTRY_ONLY') {
-    addVhost(BLOCK_ALL_VHOST, ['*'], [{ name: BLOCK_ALL_VHOST, match: { prefix: '/' }, direct_response: { status: 502 } }]);
+    addVhost(newVhost(BLOCK_ALL_VHOST, ['*'], [{ name: BLOCK_ALL_VHOST, match: { prefix: '/' }, direct_response: { status: 502 } }]));
   } else {
-    addVhost(ALLOW_ANY_VHOST, ['*'], [{ name: ALLOW_ANY_VHOST, match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } } }]);
+    addVhost(newVhost(ALLOW_ANY_VHOST, ['*'], [{ name: ALLOW_ANY_VHOST, match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } } }]));
   }
   return { '@type': ROUTE_TYPE, name: planned.name, virtual_hosts: vhosts, validate_clusters: false };
 }
@@ -115,10 +209,10 @@ export function serviceDomains(svc: MeshService, port: number, proxyNamespace: s
 }
 
 /** The route of a service without a VirtualService: everything to `outbound|port||host`, Istio's default retries. */
-function defaultRoute(svc: MeshService, port: number, scope: SidecarScope): Json {
+function defaultRoute(svc: MeshService, port: number, ctx: Pick<ActionContext, 'destinationRule'>): Json {
   const cluster = clusterName('outbound', port, '', svc.hostname);
   const action: Json = { cluster, timeout: '0s', retry_policy: defaultRetryPolicy() };
-  const hp = hashPolicyFor({ cluster, host: svc.hostname, port, subset: '' }, { destinationRule: (h) => scope.destinationRules.get(h) });
+  const hp = hashPolicyFor({ cluster, host: svc.hostname, port, subset: '' }, ctx);
   if (hp) action.hash_policy = hp;
   action.max_stream_duration = { max_stream_duration: '0s', grpc_timeout_header_max: '0s' };
   return { name: 'default', match: { prefix: '/' }, route: action, decorator: { operation: `${svc.hostname}:${port}/*` } };

@@ -1,4 +1,4 @@
-// The state-of-the-world ADS server: gRPC streams, per-type subscriptions, versions and nonces, ACK/NACK, debounced pushes through a per-connection queue; a bad stream or a failing generator is logged and isolated, never crashing the server.
+// The state-of-the-world ADS server: gRPC streams, per-type subscriptions, versions and nonces, ACK/NACK, debounced pushes through a per-connection queue that sends only what changed, with a bound on the bytes written but not yet flushed; a bad stream or a failing generator is logged and isolated, never crashing the server.
 //
 // Protocol (envoy's xDS, state of the world):
 //  - the first request on a stream must carry a Node with Istio's id (`type~ip~pod.ns~ns.svc.cluster.local`),
@@ -10,7 +10,13 @@
 //    a request carrying an older nonce is stale and ignored;
 //  - a push (debounced) regenerates, per connection, the watched types whose generator is affected,
 //    in the order CDS, EDS, LDS, RDS, SDS, then any other; a connection still writing the previous
-//    push gets the latest merged request afterwards, not a backlog.
+//    push gets the latest merged request afterwards, not a backlog;
+//  - a push sends only what changed for that proxy, by per-resource versions (a hash of the encoding):
+//    LDS and CDS whole when any of their resources changed (the client takes a response as the full
+//    set), other types only the changed resources (clients keep the ones a response leaves out); a
+//    push with reason 'debug' resends everything;
+//  - responses written but not yet flushed to the socket are bounded in bytes (maxBytesInFlight):
+//    further writes wait, so a push of megabytes to a thousand proxies does not buffer them all.
 // Delta (incremental) xDS on DeltaAggregatedResources follows the same rules with per-resource
 // versions (a hash of the encoded resource): only changed resources are sent, vanished ones are
 // listed in removed_resources, subscriptions change by resource_names_(un)subscribe.
@@ -18,6 +24,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import dc from 'node:diagnostics_channel';
+import { createServer, type Server, type Socket } from 'node:net';
 import { logger, type Logger } from '../../common/log.ts';
 import {
   adsServiceDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse, type XdsNode,
@@ -27,10 +34,12 @@ import { encodeAny, TYPE_SHORT_NAMES, TYPE_URLS, type AnyWire, type XdsObject } 
 import { DEFAULT_DEBOUNCE, Debouncer, systemClock, type Clock, type DebounceOptions } from './debounce.ts';
 import { describePush, mergePushRequests, type PushReason, type PushRequest } from './push-request.ts';
 
-/** A resource a generator produced: its name and the object in the JSON convention, carrying "@type". */
+/** A resource a generator produced: its name and the object in the JSON convention, carrying "@type" (or an encoded Any). */
 export interface GeneratedResource {
   name: string;
   resource: object;
+  /** A version that changes exactly when the encoding does, when the generator knows one; else the server hashes the encoding. */
+  version?: string;
 }
 
 /**
@@ -168,7 +177,22 @@ export interface AdsServerOptions<S> {
   /** Server credentials; insecure by default. */
   credentials?: grpc.ServerCredentials;
   serverOptions?: grpc.ServerOptions;
+  /** Bytes of responses written but not flushed to the sockets before further writes wait (default 64 MiB; a larger response still goes alone). */
+  maxBytesInFlight?: number;
+  /**
+   * A write not flushed after this long (a peer that stopped reading) stops counting against
+   * maxBytesInFlight, so that it cannot hold up other streams (default 5000 ms). Its stream still
+   * sends nothing more until it flushed.
+   */
+  stalledWriteMs?: number;
+  /** How long stop() waits for streams to end cleanly before destroying every connection (default 1000 ms). */
+  stopGraceMs?: number;
 }
+
+export const DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 2 ** 20;
+
+/** Types a state-of-the-world response must carry whole (the client deletes what a response leaves out). */
+const FULL_STATE_TYPES: ReadonlySet<string> = new Set([TYPE_URLS.LISTENER, TYPE_URLS.CLUSTER]);
 
 type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
 type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
@@ -184,7 +208,82 @@ interface DeltaWatch {
 
 interface Encoded {
   any: AnyWire;
-  version?: string;
+  version: string;
+}
+
+/** What a state-of-the-world stream was last sent of one type: a signature (full-state types) or versions by name. */
+interface SentState {
+  signature?: string;
+  versions?: Map<string, string>;
+}
+
+/** A response ready to write, and what to record once it is written. */
+interface Outgoing {
+  watch: WatchState;
+  response: DiscoveryResponse | DeltaDiscoveryResponse;
+  info: WriteInfo;
+  commit(): void;
+}
+
+interface WriteInfo {
+  typeUrl: string;
+  version: string;
+  nonce: string;
+  resources: number;
+  removed: number;
+  bytes: number;
+  trigger: 'request' | 'push';
+  req: PushRequest | undefined;
+}
+
+/** A type to answer from the current snapshot because the proxy asked; `requested`: delta names just subscribed. */
+interface RequestTask {
+  requested: Set<string>;
+}
+
+/** Bytes written but not yet flushed, shared by every stream; writes beyond the limit wait their turn (FIFO). */
+class ByteBudget {
+  readonly #max: number;
+  #used = 0;
+  readonly #waiters: Array<{ bytes: number; grant: (release: () => void) => void }> = [];
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get used(): number {
+    return this.#used;
+  }
+
+  #take(bytes: number): () => void {
+    this.#used += bytes;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#used -= bytes;
+      this.#wake();
+    };
+  }
+
+  #fits(bytes: number): boolean {
+    return this.#used === 0 || this.#used + bytes <= this.#max;
+  }
+
+  #wake(): void {
+    while (this.#waiters.length > 0) {
+      const w = this.#waiters[0];
+      if (!w || !this.#fits(w.bytes)) return;
+      this.#waiters.shift();
+      w.grant(this.#take(w.bytes));
+    }
+  }
+
+  /** A release function at once when the bytes fit and nobody waits, else a promise of one. */
+  acquire(bytes: number): (() => void) | Promise<() => void> {
+    if (this.#waiters.length === 0 && this.#fits(bytes)) return this.#take(bytes);
+    return new Promise((grant) => this.#waiters.push({ bytes, grant }));
+  }
 }
 
 interface PushJob<S> {
@@ -199,6 +298,14 @@ interface Connection<S> {
   readonly call: AnyCall;
   /** Present on delta streams. */
   readonly delta?: Map<string, DeltaWatch>;
+  /** State of the world: what each type's last responses carried. */
+  readonly sent: Map<string, SentState>;
+  /** Types to answer, in the order asked. */
+  readonly requests: Map<string, RequestTask>;
+  /** Completions of this stream's unflushed writes (each releases its share of the budget). */
+  readonly inFlight: Set<() => void>;
+  /** Resolves when the stream's last write flushed: a stream has one unflushed response at most. */
+  flushed?: Promise<void>;
   pending?: PushJob<S>;
   sending: boolean;
   closed: boolean;
@@ -233,7 +340,10 @@ export class AdsServer<S> {
   readonly #calls = new Set<AnyCall>();
   readonly #encoded = new WeakMap<object, Encoded>();
   readonly #nonceBase: string;
+  readonly #budget: ByteBudget;
+  readonly #sockets = new Set<Socket>();
   #server: grpc.Server | undefined;
+  #listener: Server | undefined;
   #version: string;
   #pushCount = 0;
   #nonceCount = 0;
@@ -247,6 +357,7 @@ export class AdsServer<S> {
     }
     this.#clock = opts.clock ?? systemClock;
     this.#log = opts.log ?? logger('ads');
+    this.#budget = new ByteBudget(opts.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT);
     this.#nonceBase = this.#clock.now().toString(36);
     this.#version = this.#makeVersion();
     this.#debouncer = new Debouncer<PushRequest>({
@@ -263,41 +374,79 @@ export class AdsServer<S> {
     return this.#version;
   }
 
-  /** Binds and serves ADS on address ('0.0.0.0:15010', '127.0.0.1:0'); resolves to the bound port. */
+  /** Bytes of responses written and not yet flushed to a socket. */
+  get bytesInFlight(): number {
+    return this.#budget.used;
+  }
+
+  /**
+   * Binds and serves ADS on address ('0.0.0.0:15010', '127.0.0.1:0', '[::1]:0'); resolves to the bound
+   * port. The server owns its TCP listener and hands each connection to gRPC, so that stop() can
+   * destroy every socket, even one whose peer stopped reading or vanished without a FIN.
+   */
   async start(address: string): Promise<number> {
     if (this.#server) throw new Error('AdsServer already started');
+    const { host, port } = splitAddress(address);
     const server = new grpc.Server({ 'grpc.max_send_message_length': -1, ...this.#opts.serverOptions });
     server.addService(adsServiceDefinition(), {
       StreamAggregatedResources: (call: AdsCall) => this.#onStream(call, 'sotw'),
       DeltaAggregatedResources: (call: DeltaCall) => this.#onStream(call, 'delta'),
     });
-    this.#server = server;
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, this.#opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    const injector = server.createConnectionInjector(this.#opts.credentials ?? grpc.ServerCredentials.createInsecure());
+    const listener = createServer((socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      injector.injectConnection(socket);
     });
-    this.#log.info('ADS serving', { address, port });
-    return port;
+    this.#server = server;
+    this.#listener = listener;
+    const bound = await new Promise<number>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, host, () => {
+        listener.off('error', reject);
+        const a = listener.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+    }).catch((err: unknown) => {
+      this.#server = undefined;
+      this.#listener = undefined;
+      server.forceShutdown();
+      throw err;
+    });
+    listener.on('error', (err) => this.#log.error('ADS listener error', { error: err.message }));
+    this.#log.info('ADS serving', { address, port: bound });
+    return bound;
   }
 
-  /** Ends every stream (each gets an OK status, waited for up to 1 s), then closes the server and its connections. */
+  /**
+   * Ends every stream (each gets an OK status, waited for up to stopGraceMs), then closes the server and
+   * destroys every connection still open, so nothing of it keeps the process alive.
+   */
   async stop(): Promise<void> {
     this.#debouncer.stop();
     for (const conn of [...this.#connections.values()]) this.#close(conn, 'server stopping');
     const calls = [...this.#calls];
     this.#calls.clear();
     const server = this.#server;
+    const listener = this.#listener;
     this.#server = undefined;
+    this.#listener = undefined;
+    listener?.close();
     let grace: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(calls.map(endCall)),
       new Promise<void>((resolve) => {
-        grace = setTimeout(resolve, 1000);
+        grace = setTimeout(resolve, this.#opts.stopGraceMs ?? 1000);
         grace.unref();
       }),
     ]);
     clearTimeout(grace);
     // not tryShutdown: a graceful HTTP/2 close can leave an idle client connection half-open forever
     server?.forceShutdown();
+    // a destroyed HTTP/2 session still ends its socket gracefully, which never completes when the peer
+    // stopped reading or vanished: the socket goes too
+    for (const socket of [...this.#sockets]) socket.destroy();
+    this.#sockets.clear();
   }
 
   /** Queues a push; requests within the debounce window merge into one. */
@@ -380,7 +529,7 @@ export class AdsServer<S> {
       protocol,
       watches,
     };
-    const conn: Connection<S> = { proxy, watches, call, sending: false, closed: false };
+    const conn: Connection<S> = { proxy, watches, call, sent: new Map(), requests: new Map(), inFlight: new Set(), sending: false, closed: false };
     if (protocol === 'delta') Object.assign(conn, { delta: new Map<string, DeltaWatch>() });
     this.#connections.set(proxy.connectionId, conn);
     this.#log.info('ADS connected', { proxy: proxy.id, connection: proxy.connectionId, type: proxy.type, protocol, peer: proxy.peer });
@@ -392,10 +541,14 @@ export class AdsServer<S> {
     if (conn.closed) return;
     conn.closed = true;
     conn.pending = undefined;
+    conn.requests.clear();
+    // writes that will never flush give their share of the budget back
+    for (const done of [...conn.inFlight]) done();
     this.#connections.delete(conn.proxy.connectionId);
     this.#log.info('ADS disconnected', { proxy: conn.proxy.id, connection: conn.proxy.connectionId, reason });
     if (channels.disconnect.hasSubscribers) channels.disconnect.publish({ proxy: conn.proxy, reason } satisfies XdsDisconnectEvent);
   }
+
 
   #onRequest(conn: Connection<S>, req: DiscoveryRequest): void {
     const typeUrl = req.type_url ?? '';
@@ -412,7 +565,7 @@ export class AdsServer<S> {
       const w = watch ?? { typeUrl, names };
       w.names = [...names];
       conn.watches.set(typeUrl, w);
-      this.#sendType(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, true);
+      this.#request(conn, typeUrl);
       return;
     }
     if (nonce !== watch.sentNonce) {
@@ -427,7 +580,7 @@ export class AdsServer<S> {
     this.#recordAck(conn, watch, version, nonce);
     if (!sameNames(watch.names, names)) {
       watch.names = [...names];
-      this.#sendType(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, true);
+      this.#request(conn, typeUrl);
     }
   }
 
@@ -503,18 +656,26 @@ export class AdsServer<S> {
       watch.names = names;
     }
     if (!d.wildcard) for (const n of [...d.known.keys()]) if (!d.names.has(n)) d.known.delete(n);
-    if (first || added.length > 0) {
-      this.#sendDelta(conn, d, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, new Set(added.filter((n) => n !== '*')), true);
-    }
+    if (first || added.length > 0) this.#request(conn, typeUrl, added.filter((n) => n !== '*'));
   }
 
   // ---- responses ---------------------------------------------------------------------------------
 
-  #sendType(conn: Connection<S>, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push', req: PushRequest | undefined, force: boolean): boolean {
-    if (!conn.delta) return this.#send(conn, typeUrl, snapshot, version, trigger, req);
+  /** Queues an answer to what the proxy asked for; the connection's pump sends it from the snapshot of then. */
+  #request(conn: Connection<S>, typeUrl: string, requested: readonly string[] = []): void {
+    let task = conn.requests.get(typeUrl);
+    if (!task) conn.requests.set(typeUrl, (task = { requested: new Set() }));
+    for (const n of requested) task.requested.add(n);
+    if (!conn.sending && !conn.closed) void this.#pump(conn);
+  }
+
+  /** The response for one type, or undefined when there is nothing to send (or generation failed). */
+  #prepare(conn: Connection<S>, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push', req: PushRequest | undefined, requested: ReadonlySet<string>, force: boolean): Outgoing | undefined {
+    if (conn.closed) return undefined;
+    if (!conn.delta) return this.#prepareSotw(conn, typeUrl, snapshot, version, trigger, req, force);
     const d = conn.delta.get(typeUrl);
-    if (!d) return true;
-    return this.#sendDelta(conn, d, typeUrl, snapshot, version, trigger, req, new Set(), force);
+    if (!d) return undefined;
+    return this.#prepareDelta(conn, d, typeUrl, snapshot, version, trigger, req, requested, force);
   }
 
   /** Runs the generator for a watch; undefined (and the error recorded) when it or an encoding fails. */
@@ -529,7 +690,7 @@ export class AdsServer<S> {
         produced = produced.filter((r) => wanted.has(r.name));
       }
       return produced.map((r) => {
-        const enc = this.#encode(r.resource);
+        const enc = this.#encode(r);
         if (enc.any.type_url !== typeUrl) throw new Error(`resource ${r.name} is a ${enc.any.type_url}, not a ${typeUrl}`);
         return { name: r.name, enc };
       });
@@ -542,28 +703,25 @@ export class AdsServer<S> {
     }
   }
 
-  /** Sends what changed for one delta watch; `requested` are names just subscribed (answered even when absent). */
-  #sendDelta(
+  /** What changed for one delta watch; `requested` are names just subscribed (answered even when absent). */
+  #prepareDelta(
     conn: Connection<S>, d: DeltaWatch, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push',
     req: PushRequest | undefined, requested: ReadonlySet<string>, force: boolean,
-  ): boolean {
+  ): Outgoing | undefined {
     const watch = conn.watches.get(typeUrl);
-    if (!watch || conn.closed) return true;
+    if (!watch) return undefined;
     const produced = this.#generate(conn, typeUrl, snapshot, d.wildcard ? [] : [...d.names]);
-    if (!produced) return true;
+    if (!produced) return undefined;
     const resources: DeltaDiscoveryResponse['resources'] = [];
     const present = new Set<string>();
     for (const { name, enc } of produced) {
       present.add(name);
-      enc.version ??= createHash('sha1').update(enc.any.value).digest('base64url').slice(0, 16);
       if (d.known.get(name) === enc.version) continue;
       resources.push({ name, version: enc.version, resource: enc.any });
     }
     const removed = [...d.known.keys()].filter((n) => !present.has(n));
     for (const n of requested) if (!present.has(n) && !d.known.has(n)) removed.push(n); // "does not exist"
-    if (resources.length === 0 && removed.length === 0 && !force) return true;
-    for (const r of resources) d.known.set(r.name, r.version);
-    for (const n of removed) d.known.delete(n);
+    if (resources.length === 0 && removed.length === 0 && !force) return undefined;
     const nonce = `${this.#nonceBase}-${++this.#nonceCount}`;
     const response: DeltaDiscoveryResponse = {
       system_version_info: version,
@@ -574,44 +732,41 @@ export class AdsServer<S> {
       control_plane: { identifier: this.#opts.controlPlaneId ?? 'tsmesh' },
     };
     const bytes = resources.reduce((n, r) => n + (r.resource?.value.length ?? 0), 0);
-    return this.#write(conn, watch, response, { typeUrl, version, nonce, resources: resources.length, removed: removed.length, bytes, trigger, req });
+    const commit = (): void => {
+      for (const r of resources) if (d.wildcard || d.names.has(r.name)) d.known.set(r.name, r.version);
+      for (const n of removed) d.known.delete(n);
+    };
+    return { watch, response, info: { typeUrl, version, nonce, resources: resources.length, removed: removed.length, bytes, trigger, req }, commit };
   }
 
-  /** Records and writes one response; returns false when the stream wants a drain first. */
-  #write(
-    conn: Connection<S>, watch: WatchState, response: DiscoveryResponse | DeltaDiscoveryResponse,
-    info: { typeUrl: string; version: string; nonce: string; resources: number; removed: number; bytes: number; trigger: 'request' | 'push'; req: PushRequest | undefined },
-  ): boolean {
-    const proxy = conn.proxy;
-    watch.sentVersion = info.version;
-    watch.sentNonce = info.nonce;
-    watch.sentAt = this.#clock.now();
-    watch.sentCount = info.resources;
-    delete watch.lastError;
-    let ok = true;
-    try {
-      ok = (conn.call as grpc.ServerDuplexStream<unknown, unknown>).write(response);
-    } catch (err) {
-      this.#log.warn('ADS write failed', { proxy: proxy.id, error: (err as Error).message });
-      this.#close(conn, 'write failed');
-      return true;
-    }
-    const { typeUrl, version, nonce, resources, removed, bytes, trigger } = info;
-    this.#log.debug('ADS sent', { proxy: proxy.id, type: shortType(typeUrl), version, nonce, resources, removed, trigger });
-    if (channels.push.hasSubscribers) {
-      const reasons = info.req ? [...info.req.reasons] : [];
-      channels.push.publish({ proxy, typeUrl, version, nonce, resources, removed, bytes, trigger, reasons } satisfies XdsPushEvent);
-    }
-    return ok;
-  }
-
-  /** Generates, encodes and writes one state-of-the-world response; false when the stream wants a drain first. */
-  #send(conn: Connection<S>, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push', req: PushRequest | undefined): boolean {
+  /**
+   * One state-of-the-world response: on a push, nothing when this proxy already has every resource
+   * as generated now; LDS/CDS whole when any changed, other types only the changed resources.
+   */
+  #prepareSotw(conn: Connection<S>, typeUrl: string, snapshot: S, version: string, trigger: 'request' | 'push', req: PushRequest | undefined, force: boolean): Outgoing | undefined {
     const watch = conn.watches.get(typeUrl);
-    if (!watch || conn.closed) return true;
+    if (!watch) return undefined;
     const produced = this.#generate(conn, typeUrl, snapshot, watch.names);
-    if (!produced) return true;
-    const anys = produced.map((p) => p.enc.any);
+    if (!produced) return undefined;
+    const sent = conn.sent.get(typeUrl);
+    let chosen = produced;
+    let commit: () => void;
+    if (FULL_STATE_TYPES.has(typeUrl) || !(typeUrl in TYPE_SHORT_NAMES)) {
+      const signature = signatureOf(produced);
+      if (!force && sent?.signature === signature) return undefined;
+      commit = () => conn.sent.set(typeUrl, { signature });
+    } else {
+      const prev = sent?.versions;
+      if (!force) {
+        chosen = produced.filter((p) => prev?.get(p.name) !== p.enc.version);
+        if (chosen.length === 0) return undefined;
+      }
+      commit = () => {
+        if (force || !prev) conn.sent.set(typeUrl, { versions: new Map(produced.map((p) => [p.name, p.enc.version])) });
+        else for (const p of chosen) prev.set(p.name, p.enc.version);
+      };
+    }
+    const anys = chosen.map((p) => p.enc.any);
     const nonce = `${this.#nonceBase}-${++this.#nonceCount}`;
     const response: DiscoveryResponse = {
       version_info: version,
@@ -621,14 +776,67 @@ export class AdsServer<S> {
       control_plane: { identifier: this.#opts.controlPlaneId ?? 'tsmesh' },
     };
     const bytes = anys.reduce((n, a) => n + a.value.length, 0);
-    return this.#write(conn, watch, response, { typeUrl, version, nonce, resources: anys.length, removed: 0, bytes, trigger, req });
+    return { watch, response, info: { typeUrl, version, nonce, resources: anys.length, removed: 0, bytes, trigger, req }, commit };
   }
 
-  #encode(resource: object): Encoded {
-    let enc = this.#encoded.get(resource);
+  /**
+   * Writes a response once the stream flushed its previous one and the budget of unflushed bytes
+   * allows; the budget is held until the socket took the response (or it stalled, or the stream closed).
+   */
+  async #send(conn: Connection<S>, out: Outgoing): Promise<void> {
+    if (conn.flushed) await conn.flushed;
+    if (conn.closed) return;
+    const granted = this.#budget.acquire(out.info.bytes);
+    const release = typeof granted === 'function' ? granted : await granted;
+    if (conn.closed) {
+      release();
+      return;
+    }
+    let flushed!: () => void;
+    conn.flushed = new Promise<void>((resolve) => (flushed = resolve));
+    const stall = this.#clock.setTimeout(release, this.#opts.stalledWriteMs ?? 5000);
+    const done = (): void => {
+      if (!conn.inFlight.delete(done)) return;
+      this.#clock.clearTimeout(stall);
+      release();
+      flushed();
+    };
+    conn.inFlight.add(done);
+    this.#write(conn, out, done);
+  }
+
+  /** Records and writes one response; `done` runs once the stream flushed it (or the write failed). */
+  #write(conn: Connection<S>, out: Outgoing, done: () => void): void {
+    const { watch, response, info } = out;
+    const proxy = conn.proxy;
+    watch.sentVersion = info.version;
+    watch.sentNonce = info.nonce;
+    watch.sentAt = this.#clock.now();
+    watch.sentCount = info.resources;
+    delete watch.lastError;
+    out.commit();
+    try {
+      (conn.call as grpc.ServerDuplexStream<unknown, unknown>).write(response, () => done());
+    } catch (err) {
+      done();
+      this.#log.warn('ADS write failed', { proxy: proxy.id, error: (err as Error).message });
+      this.#close(conn, 'write failed');
+      return;
+    }
+    const { typeUrl, version, nonce, resources, removed, bytes, trigger } = info;
+    this.#log.debug('ADS sent', { proxy: proxy.id, type: shortType(typeUrl), version, nonce, resources, removed, trigger });
+    if (channels.push.hasSubscribers) {
+      const reasons = info.req ? [...info.req.reasons] : [];
+      channels.push.publish({ proxy, typeUrl, version, nonce, resources, removed, bytes, trigger, reasons } satisfies XdsPushEvent);
+    }
+  }
+
+  #encode(r: GeneratedResource): Encoded {
+    let enc = this.#encoded.get(r.resource);
     if (!enc) {
-      enc = { any: encodeAny(resource as XdsObject) };
-      this.#encoded.set(resource, enc);
+      const any = encodeAny(r.resource as XdsObject);
+      enc = { any, version: r.version ?? createHash('sha1').update(any.value).digest('base64url').slice(0, 16) };
+      this.#encoded.set(r.resource, enc);
     }
     return enc;
   }
@@ -671,31 +879,54 @@ export class AdsServer<S> {
     this.#log.info('ADS push', { version: this.#version, request: describePush(req), proxies: queued, connected: this.#connections.size });
   }
 
-  /** Drains a connection's queue: one merged job at a time, waiting for the stream when it is full. */
+  /** The watched types a push request may change, in push order. */
+  #affectedTypes(conn: Connection<S>, req: PushRequest): string[] {
+    return [...conn.watches.keys()]
+      .filter((t) => {
+        const gen = this.#generators.get(t);
+        if (!gen) return false;
+        try {
+          return gen.affectedBy?.(req) ?? true;
+        } catch (err) {
+          this.#log.error('ADS affectedBy failed; pushing', { type: shortType(t), error: (err as Error).message });
+          return true;
+        }
+      })
+      .sort((a, b) => orderIndex(a) - orderIndex(b) || a.localeCompare(b));
+  }
+
+  /**
+   * Drains a connection's queue, one response at a time: answers to requests first (in the order
+   * asked), then the latest merged push; waits whenever the budget of unflushed bytes is spent.
+   */
   async #pump(conn: Connection<S>): Promise<void> {
     conn.sending = true;
     try {
-      // let other streams' I/O (ACKs) interleave with a push to many proxies
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      while (conn.pending && !conn.closed) {
+      while (!conn.closed) {
+        const asked = conn.requests.entries().next();
+        if (!asked.done) {
+          const [typeUrl, task] = asked.value;
+          conn.requests.delete(typeUrl);
+          let out: Outgoing | undefined;
+          try {
+            out = this.#prepare(conn, typeUrl, this.#opts.snapshot(), this.#version, 'request', undefined, task.requested, true);
+          } catch (err) {
+            this.#log.error('ADS request not answered', { proxy: conn.proxy.id, type: shortType(typeUrl), error: (err as Error).message });
+          }
+          if (out) await this.#send(conn, out);
+          continue;
+        }
+        if (!conn.pending) break;
+        // let other streams' I/O (ACKs) interleave with a push to many proxies
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const job = conn.pending;
+        if (!job || conn.closed) continue;
         conn.pending = undefined;
-        const types = [...conn.watches.keys()]
-          .filter((t) => {
-            const gen = this.#generators.get(t);
-            if (!gen) return false;
-            try {
-              return gen.affectedBy?.(job.req) ?? true;
-            } catch (err) {
-              this.#log.error('ADS affectedBy failed; pushing', { type: shortType(t), error: (err as Error).message });
-              return true;
-            }
-          })
-          .sort((a, b) => orderIndex(a) - orderIndex(b) || a.localeCompare(b));
-        for (const typeUrl of types) {
+        const force = job.req.reasons.has('debug');
+        for (const typeUrl of this.#affectedTypes(conn, job.req)) {
           if (conn.closed) break;
-          const ok = this.#sendType(conn, typeUrl, job.snapshot, job.version, 'push', job.req, false);
-          if (!ok) await drained(conn.call);
+          const out = this.#prepare(conn, typeUrl, job.snapshot, job.version, 'push', job.req, new Set(), force);
+          if (out) await this.#send(conn, out);
         }
       }
     } catch (err) {
@@ -704,6 +935,22 @@ export class AdsServer<S> {
       conn.sending = false;
     }
   }
+}
+
+/** A version for a whole state-of-the-world response: changes when any resource, or their order, does. */
+function signatureOf(produced: ReadonlyArray<{ enc: Encoded }>): string {
+  const h = createHash('sha1');
+  for (const p of produced) h.update(p.enc.version);
+  return h.digest('base64url');
+}
+
+/** `host:port` or `[v6]:port` for the listener; an empty host is every address. */
+function splitAddress(address: string): { host: string; port: number } {
+  const idx = address.lastIndexOf(':');
+  const port = Number(address.slice(idx + 1));
+  if (idx < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`AdsServer: bad address ${JSON.stringify(address)} (want host:port)`);
+  const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
+  return { host: host || '0.0.0.0', port };
 }
 
 /** Ends a stream with an OK status and resolves once that is written (or the stream is gone). */
@@ -721,20 +968,6 @@ function endCall(call: AnyCall): Promise<void> {
     } catch {
       resolve();
     }
-  });
-}
-
-function drained(call: AnyCall): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('close', done);
-      call.off('cancelled', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('close', done);
-    call.on('cancelled', done);
   });
 }
 
