@@ -1,12 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import dc from 'node:diagnostics_channel';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import {
   createAdsClient, type AdsClient, type AdsClientStream, type DeltaAdsClientStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse,
 } from '../../xds/ads-service.ts';
 import { formatNodeId } from '../../xds/node.ts';
-import { decodeAny, TYPE_URLS } from '../../xds/protos.ts';
+import { decodeAny, encodeMessage, TYPE_URLS } from '../../xds/protos.ts';
 import type { Logger } from '../../common/log.ts';
 import { AdsServer, XDS_EVENTS, type AdsServerOptions, type ConnectedProxy, type Generator, type XdsNackEvent, type XdsPushEvent } from './ads-server.ts';
 import { FakeClock } from './fake-clock.ts';
@@ -679,6 +683,79 @@ describe('ADS server (delta xDS, real gRPC)', () => {
       p1.close();
       p2.close();
       await h.close();
+    }
+  });
+});
+
+/** HTTP/2 frames by hand: a client that opens an ADS stream asking for CDS, with windows large enough that the server sends everything. */
+function h2Frame(type: number, flags: number, stream: number, payload: Uint8Array): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head.writeUInt8(type, 3);
+  head.writeUInt8(flags, 4);
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+
+function hpackLiteral(name: string, value: string): Buffer {
+  // literal header field without indexing, new name, no Huffman coding (both shorter than 127 bytes)
+  return Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+}
+
+function rawAdsRequest(): Buffer {
+  const big = 0x7fffffff;
+  const settings = Buffer.alloc(6);
+  settings.writeUInt16BE(0x4, 0); // SETTINGS_INITIAL_WINDOW_SIZE
+  settings.writeUInt32BE(big, 2);
+  const increment = Buffer.alloc(4);
+  increment.writeUInt32BE(big - 65535, 0);
+  const headers = Buffer.concat([
+    hpackLiteral(':method', 'POST'),
+    hpackLiteral(':scheme', 'http'),
+    hpackLiteral(':path', '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources'),
+    hpackLiteral(':authority', 'localhost'),
+    hpackLiteral('content-type', 'application/grpc'),
+    hpackLiteral('te', 'trailers'),
+  ]);
+  const id = formatNodeId({ ip: '10.1.0.9', podName: 'stuck-1', namespace: 'default' });
+  const msg = encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', { node: { id, metadata: { NAMESPACE: 'default' } }, type_url: TYPE_URLS.CLUSTER });
+  const grpcMessage = Buffer.alloc(5 + msg.length);
+  grpcMessage.writeUInt32BE(msg.length, 1);
+  grpcMessage.set(msg, 5);
+  return Buffer.concat([
+    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+    h2Frame(0x4, 0, 0, settings),
+    h2Frame(0x8, 0, 0, increment),
+    h2Frame(0x1, 0x4, 1, headers),
+    h2Frame(0x0, 0, 1, grpcMessage),
+  ]);
+}
+
+describe('ADS server stop', () => {
+  it('lets its process exit after stop() while a peer has stopped reading a large response', async () => {
+    const fixture = new URL('./ads-stop.fixture.ts', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = once(child, 'exit');
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    let peer: Socket | undefined;
+    try {
+      const port = Number((await lines.next()).value);
+      assert.ok(port > 0, 'the fixture serves');
+      peer = connect({ port, host: '127.0.0.1' });
+      await once(peer, 'connect');
+      // read a first chunk of the response, then read nothing more: the server's socket fills up
+      const first = once(peer, 'data');
+      peer.write(rawAdsRequest());
+      await first;
+      peer.pause();
+      child.stdin.write('stop\n');
+      assert.equal((await lines.next()).value, 'stopped');
+      // a socket left behind would keep the process alive (bounded: a hang fails here, not forever)
+      const outcome = await Promise.race([exited.then(([code]) => `exit ${String(code)}`), new Promise((r) => setTimeout(() => r('still running'), 20_000).unref())]);
+      assert.equal(outcome, 'exit 0');
+    } finally {
+      peer?.destroy();
+      if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
 });
