@@ -19,6 +19,8 @@ const HERE = import.meta.dirname;
 const RESULTS = join(HERE, '..', 'results');
 const LOADGEN = join(HERE, 'loadgen.ts');
 const GRPC_LOAD = join(HERE, 'grpc-load.ts');
+/** Hand-written reading of the latest profile and misses, appended to latest.md while a goal is missed. */
+const ANALYSIS = join(HERE, 'analysis.md');
 const GOAL_P99_VS_NGINX = 1.5;
 const GOAL_MAX_VS_NGINX = 0.6;
 const GOAL_VCPU_PER_1000 = 0.25;
@@ -31,7 +33,7 @@ export const usage = `npm run bench -- dataplane [options]
   --rate 1000           requests/s of the fixed-rate runs (HTTP/1.1 GET, 1 KB answers)
   --connections 16,4,64 connection counts of the fixed-rate runs (the first is the one the goals use)
   --max-duration 10     seconds measured per closed-loop run (after a 2 s warm-up)
-  --max-connections 16  connections of the closed-loop HTTP/1.1 and TCP runs
+  --max-connections 64  connections of the closed-loop HTTP/1.1 and TCP runs
   --h2 4x16             connections x concurrent streams of the closed-loop HTTP/2 and gRPC runs
   --only CHAINS         tsmesh,nginx,haproxy (direct, the baseline, always runs)
   --tests LIST          rate,h1,h2,grpc,tcp (default all)
@@ -138,7 +140,7 @@ function parse(args: string[]): Options {
       rate: { type: 'string', default: '1000' },
       connections: { type: 'string' },
       'max-duration': { type: 'string' },
-      'max-connections': { type: 'string', default: '16' },
+      'max-connections': { type: 'string', default: '64' },
       h2: { type: 'string', default: '4x16' },
       only: { type: 'string', default: PROXIES.join(',') },
       tests: { type: 'string', default: TESTS.join(',') },
@@ -311,7 +313,7 @@ async function grpcRun(o: Options, topo: Topology, chain: Chain): Promise<RunRes
 async function checkLoadgen(o: Options, topo: Topology): Promise<CheckRow[]> {
   const t = topo.targets.direct;
   const c = o.connections[0] ?? 16;
-  const d = Math.min(o.durationS, 10);
+  const d = Math.min(o.durationS, 5);
   const rows: CheckRow[] = [];
   const ours = async (what: string, rate: number): Promise<void> => {
     const spec: LoadSpec = { mode: 'http', host: t.h1.host, port: t.h1.port, hostHeader: HOST, path: '/', connections: c, rate, warmupS: 2, durationS: d };
@@ -341,7 +343,11 @@ async function checkLoadgen(o: Options, topo: Topology): Promise<CheckRow[]> {
 
 const f2 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const f0 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
-const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '-' : `${(a / b).toFixed(2)}x`);
+const ratio = (a: number | undefined, b: number | undefined): string => {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '-';
+  const r = a / b;
+  return `${Math.abs(r) >= 100 ? r.toFixed(0) : Math.abs(r) >= 10 ? r.toFixed(1) : r.toFixed(2)}x`;
+};
 const pct = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '-' : `${Math.round((a / b) * 100)}%`);
 
 function find(runs: readonly RunResult[], test: Test, chain: Chain, connections?: number): RunResult | undefined {
@@ -552,6 +558,9 @@ function markdown(s: Saved): string {
     lines.push(`### Profile: tsmesh ${p.side}-side sidecar, whole run (self time; shares of ${(p.busyMs / 1000).toFixed(1)} s busy of ${(p.totalMs / 1000).toFixed(1)} s)`, '');
     const rows = (fs: Frame[]): string[][] => fs.slice(0, 12).map((f) => [f.frame, (f.selfMs / 1000).toFixed(2), `${(f.share * 100).toFixed(1)}%`]);
     lines.push(markdownTable(['function', 'self (s)', 'share'], rows(p.frames)), '', markdownTable(['file', 'self (s)', 'share'], rows(p.files)), '');
+  }
+  if (existsSync(ANALYSIS) && s.goals.some((g) => g.met === false)) {
+    lines.push('### Closing note: why the goals are missed and what would close them', '', readFileSync(ANALYSIS, 'utf8').trim(), '');
   }
   lines.push('Chart and every figure: `bench/results/dataplane.svg` and `dataplane.json`, written by the run (not committed). How to read them: docs/benchmarks.md.');
   return lines.join('\n');
