@@ -205,6 +205,7 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
   const lifecycle = pod.restartPolicy !== undefined;
   let stopping = false;
   let finished: PodStatus['phase'] | undefined;
+  let started = false;
   const changed = (): void => {
     if (!stopping) pod.onChange?.();
   };
@@ -250,7 +251,8 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
     // a sidecar stopped because the applications are done completed its job, whatever its exit status
     st.reason = code === 0 || (finished && slot.sidecar) ? 'Completed' : 'Error';
     const failed = code !== 0;
-    const restart = !finished && (policy === 'Always' || (policy === 'OnFailure' && failed));
+    // a sidecar that dies before it was ready fails the pod's start instead (startPod throws)
+    const restart = !finished && !(slot.sidecar && !started) && (policy === 'Always' || (policy === 'OnFailure' && failed));
     if (restart) {
       const delay = restartDelay(st.restartCount, Date.now() - slot.startedAt, pod.restartBackoffMs);
       st.last = { ...(st.exitCode !== undefined ? { exitCode: st.exitCode } : {}), ...(st.signal ? { signal: st.signal } : {}), reason: st.reason };
@@ -322,7 +324,9 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
       const child = launch(slot);
       if (run.postStart) await runHook(pod, run, PROXY_UID, run.postStart);
       else if (pod.sidecar.hold !== false) await waitSidecarReady(pod.ip, child);
+      if (slot.state.state !== 'running') throw new MeshError('MESH_ERR_RUNTIME_POD', `pod ${pod.namespace}/${pod.name}: the sidecar exited (${slot.state.exitCode ?? slot.state.signal ?? '?'}) while starting; see ${slot.state.log}`);
     }
+    started = true;
     for (const slot of appSlots) {
       if (finished) break;
       launch(slot);
