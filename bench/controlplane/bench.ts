@@ -32,6 +32,7 @@ export const usage = `npm run bench -- controlplane [options]
   --change-timeout-s 300  how long to wait for every ACK of the change
   --heap-mb 8192          the control plane's --max-old-space-size
   --cp-flags '...'        more node flags for the control plane (e.g. --max-semi-space-size=64)
+  --fleet-flags='...'     node flags for the proxy fleets (e.g. --fleet-flags='--cpu-prof --cpu-prof-dir=/tmp/f')
   --cpu-prof              profile the control plane (node --cpu-prof) and list its top frames
   --results DIR           where to write (default bench/results; latest.md is committed)
   --no-write              print only; write nothing
@@ -167,7 +168,7 @@ async function runScenario(s: Scenario, o: Options, done: readonly ScenarioResul
 
     const progress: FleetProgress[] = [];
     for (let i = 0; i < FLEETS; i++) {
-      const f = new Child(`fleet-${i}`, join(HERE, 'proxy-fleet.ts'));
+      const f = new Child(`fleet-${i}`, join(HERE, 'proxy-fleet.ts'), o.fleetFlags);
       progress.push({ connected: 0, synced: 0, errors: 0 });
       f.on('progress', (p) => {
         progress[i] = p as FleetProgress;
@@ -264,6 +265,7 @@ interface Options {
   changeTimeoutS: number;
   heapMb: number;
   cpFlags: string[];
+  fleetFlags: string[];
   cpuProf: boolean;
   write: boolean;
   results: string;
@@ -281,6 +283,7 @@ function parse(args: string[]): Options {
       'change-timeout-s': { type: 'string', default: '300' },
       'heap-mb': { type: 'string', default: '8192' },
       'cp-flags': { type: 'string', default: '' },
+      'fleet-flags': { type: 'string', default: '' },
       'cpu-prof': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       results: { type: 'string', default: RESULTS },
@@ -303,6 +306,7 @@ function parse(args: string[]): Options {
     changeTimeoutS: num(values['change-timeout-s'], 'change-timeout-s'),
     heapMb: num(values['heap-mb'], 'heap-mb'),
     cpFlags: values['cp-flags'].split(/\s+/).filter((f) => f !== ''),
+    fleetFlags: values['fleet-flags'].split(/\s+/).filter((f) => f !== ''),
     cpuProf: values['cpu-prof'],
     write: !values['no-write'],
     results: values.results,

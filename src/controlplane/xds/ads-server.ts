@@ -31,6 +31,7 @@ import {
 } from '../../xds/ads-service.ts';
 import { parseNode, type ProxyIdentity } from '../../xds/node.ts';
 import { encodeAny, TYPE_SHORT_NAMES, TYPE_URLS, type AnyWire, type XdsObject } from '../../xds/protos.ts';
+import { serializeDiscoveryResponse } from './response-encoding.ts';
 import { DEFAULT_DEBOUNCE, Debouncer, systemClock, type Clock, type DebounceOptions } from './debounce.ts';
 import { describePush, mergePushRequests, type PushReason, type PushRequest } from './push-request.ts';
 
@@ -388,7 +389,7 @@ export class AdsServer<S> {
     if (this.#server) throw new Error('AdsServer already started');
     const { host, port } = splitAddress(address);
     const server = new grpc.Server({ 'grpc.max_send_message_length': -1, ...this.#opts.serverOptions });
-    server.addService(adsServiceDefinition(), {
+    server.addService(serverDefinition(), {
       StreamAggregatedResources: (call: AdsCall) => this.#onStream(call, 'sotw'),
       DeltaAggregatedResources: (call: DeltaCall) => this.#onStream(call, 'delta'),
     });
@@ -935,6 +936,14 @@ export class AdsServer<S> {
       conn.sending = false;
     }
   }
+}
+
+/** The ADS service with state-of-the-world responses serialized by serializeDiscoveryResponse (one copy of the encoded resources). */
+function serverDefinition(): grpc.ServiceDefinition {
+  const def = adsServiceDefinition();
+  const sotw = def.StreamAggregatedResources;
+  if (!sotw) return def;
+  return { ...def, StreamAggregatedResources: { ...sotw, responseSerialize: serializeDiscoveryResponse } };
 }
 
 /** A version for a whole state-of-the-world response: changes when any resource, or their order, does. */
