@@ -86,6 +86,8 @@ export interface ScenarioResult {
     receivedPerProxy: PerType & { total: number };
     cpCpuS: number;
     cpPeakRssMB: number;
+    /** CPU of the proxy fleets from before the change until the report after it (they share the machine). */
+    fleetCpuS?: number;
   };
   cpEnd?: Usage;
   /** After every proxy disconnected and a full GC: what the connections held. */
@@ -230,6 +232,7 @@ async function runScenario(s: Scenario, o: Options, done: readonly ScenarioResul
       receivedPerProxy: meanPerType(later.flatMap((r) => r.laterBytes)),
       cpCpuS: ch.cpuS,
       cpPeakRssMB: ch.usage.sampledPeakMB,
+      fleetCpuS: later.reduce((n, r) => n + r.cpuS, 0) - syncReports.reduce((n, r) => n + r.cpuS, 0),
     };
     log(`${tag}: change ACKed by ${ch.pushedProxies - ch.unacked}/${ch.pushedProxies} pushed proxies in ${Math.round(ch.allAckedMs)} ms`);
     result.cpEnd = await cp.request<Usage>('usage', {}, 30_000);
@@ -338,14 +341,14 @@ function syncTable(rs: readonly ScenarioResult[]): { header: string[]; rows: str
 }
 
 function changeTable(rs: readonly ScenarioResult[]): { header: string[]; rows: string[][] } {
-  const header = ['services', 'scope', 'ACKed/pushed/connected', 'first push (ms)', 'ACK p50 (ms)', 'p99 (ms)', 'max (ms)', 'all ACKed (ms)', 'KB/proxy (LDS+RDS)', 'CP CPU (s)', 'CP peak RSS (MB)'];
+  const header = ['services', 'scope', 'ACKed/pushed/connected', 'first push (ms)', 'ACK p50 (ms)', 'p99 (ms)', 'max (ms)', 'all ACKed (ms)', 'KB/proxy (LDS+RDS)', 'CP CPU (s)', 'fleets CPU (s)', 'CP peak RSS (MB)'];
   const rows = rs.map((r) => {
     const c = r.change;
     return [
       String(r.services), scopeName(r), c ? `${c.pushedProxies - c.unacked}/${c.pushedProxies}/${c.connected}` : '-',
       ms(c?.firstPushMs), ms(c?.p50Ms), ms(c?.p99Ms), ms(c?.maxMs), c ? (c.unacked > 0 ? `>${ms(c.allAckedMs)}` : ms(c.allAckedMs)) : (r.error ? 'failed' : '-'),
       c ? `${kb(c.bytesPerProxy.LDS)}+${kb(c.bytesPerProxy.RDS)}` : '-',
-      s1(c?.cpCpuS), c ? String(Math.round(c.cpPeakRssMB)) : '-',
+      s1(c?.cpCpuS), s1(c?.fleetCpuS), c ? String(Math.round(c.cpPeakRssMB)) : '-',
     ];
   });
   return { header, rows };

@@ -15,6 +15,7 @@ const SHORT: Record<string, XdsType> = {
   [TYPE_URLS.ROUTE]: 'RDS',
 };
 const URL_OF: Record<XdsType, string> = { CDS: TYPE_URLS.CLUSTER, EDS: TYPE_URLS.ENDPOINT, LDS: TYPE_URLS.LISTENER, RDS: TYPE_URLS.ROUTE };
+const ENVOY_WINDOW = 256 * 2 ** 20;
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
 interface TypeState {
@@ -65,8 +66,14 @@ class SimulatedProxy {
   constructor(address: string, spec: ProxySpec, onSynced: () => void, onError: () => void) {
     this.spec = spec;
     this.#onSynced = onSynced;
-    // one HTTP/2 connection per proxy, as real sidecars have; no message size cap (CDS of 5000 services is megabytes)
-    this.client = createAdsClient(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': -1 });
+    // one HTTP/2 connection per proxy, as real sidecars have; no message size cap (CDS of 5000 services is
+    // megabytes); Envoy's HTTP/2 flow-control windows (initial_stream_window_size and
+    // initial_connection_window_size default to 256 MiB), not grpc-js's 64 KiB
+    this.client = createAdsClient(address, grpc.credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.max_receive_message_length': -1,
+      'grpc-node.flow_control_window': ENVOY_WINDOW,
+    });
     this.stream = this.client.StreamAggregatedResources();
     this.stream.on('data', (r: DiscoveryResponse) => {
       try {

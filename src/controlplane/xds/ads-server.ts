@@ -21,17 +21,16 @@
 // versions (a hash of the encoded resource): only changed resources are sent, vanished ones are
 // listed in removed_resources, subscriptions change by resource_names_(un)subscribe.
 
-import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import dc from 'node:diagnostics_channel';
-import { createServer, type Server, type Socket } from 'node:net';
 import { logger, type Logger } from '../../common/log.ts';
 import {
-  adsServiceDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse, type XdsNode,
+  type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse, type XdsNode,
 } from '../../xds/ads-service.ts';
 import { parseNode, type ProxyIdentity } from '../../xds/node.ts';
 import { encodeAny, TYPE_SHORT_NAMES, TYPE_URLS, type AnyWire, type XdsObject } from '../../xds/protos.ts';
-import { serializeDiscoveryResponse } from './response-encoding.ts';
+import { GRPC_STATUS, GrpcAdsTransport, type AdsStream } from './grpc-transport.ts';
+import { deltaResponseChunks, discoveryResponseChunks } from './response-encoding.ts';
 import { DEFAULT_DEBOUNCE, Debouncer, systemClock, type Clock, type DebounceOptions } from './debounce.ts';
 import { describePush, mergePushRequests, type PushReason, type PushRequest } from './push-request.ts';
 
@@ -175,9 +174,6 @@ export interface AdsServerOptions<S> {
   shouldPush?(proxy: ConnectedProxy, req: PushRequest): boolean;
   /** DiscoveryResponse.control_plane.identifier; default 'tsmesh'. */
   controlPlaneId?: string;
-  /** Server credentials; insecure by default. */
-  credentials?: grpc.ServerCredentials;
-  serverOptions?: grpc.ServerOptions;
   /** Bytes of responses written but not flushed to the sockets before further writes wait (default 64 MiB; a larger response still goes alone). */
   maxBytesInFlight?: number;
   /**
@@ -195,9 +191,6 @@ export const DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 2 ** 20;
 /** Types a state-of-the-world response must carry whole (the client deletes what a response leaves out). */
 const FULL_STATE_TYPES: ReadonlySet<string> = new Set([TYPE_URLS.LISTENER, TYPE_URLS.CLUSTER]);
 
-type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
-type AnyCall = AdsCall | DeltaCall;
 
 /** Delta bookkeeping of one type on one stream. */
 interface DeltaWatch {
@@ -296,7 +289,7 @@ interface PushJob<S> {
 interface Connection<S> {
   readonly proxy: ConnectedProxy;
   readonly watches: Map<string, WatchState>;
-  readonly call: AnyCall;
+  readonly call: AdsStream;
   /** Present on delta streams. */
   readonly delta?: Map<string, DeltaWatch>;
   /** State of the world: what each type's last responses carried. */
@@ -338,13 +331,11 @@ export class AdsServer<S> {
   readonly #log: Logger;
   readonly #debouncer: Debouncer<PushRequest>;
   readonly #connections = new Map<string, Connection<S>>();
-  readonly #calls = new Set<AnyCall>();
+  readonly #streams = new Set<AdsStream>();
   readonly #encoded = new WeakMap<object, Encoded>();
   readonly #nonceBase: string;
   readonly #budget: ByteBudget;
-  readonly #sockets = new Set<Socket>();
-  #server: grpc.Server | undefined;
-  #listener: Server | undefined;
+  #transport: GrpcAdsTransport | undefined;
   #version: string;
   #pushCount = 0;
   #nonceCount = 0;
@@ -381,73 +372,37 @@ export class AdsServer<S> {
   }
 
   /**
-   * Binds and serves ADS on address ('0.0.0.0:15010', '127.0.0.1:0', '[::1]:0'); resolves to the bound
-   * port. The server owns its TCP listener and hands each connection to gRPC, so that stop() can
-   * destroy every socket, even one whose peer stopped reading or vanished without a FIN.
+   * Binds and serves ADS (gRPC over plaintext HTTP/2, grpc-transport.ts) on address ('0.0.0.0:15010',
+   * '127.0.0.1:0', '[::1]:0'); resolves to the bound port.
    */
   async start(address: string): Promise<number> {
-    if (this.#server) throw new Error('AdsServer already started');
+    if (this.#transport) throw new Error('AdsServer already started');
     const { host, port } = splitAddress(address);
-    const server = new grpc.Server({ 'grpc.max_send_message_length': -1, ...this.#opts.serverOptions });
-    server.addService(serverDefinition(), {
-      StreamAggregatedResources: (call: AdsCall) => this.#onStream(call, 'sotw'),
-      DeltaAggregatedResources: (call: DeltaCall) => this.#onStream(call, 'delta'),
-    });
-    const injector = server.createConnectionInjector(this.#opts.credentials ?? grpc.ServerCredentials.createInsecure());
-    const listener = createServer((socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-      injector.injectConnection(socket);
-    });
-    this.#server = server;
-    this.#listener = listener;
-    const bound = await new Promise<number>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(port, host, () => {
-        listener.off('error', reject);
-        const a = listener.address();
-        resolve(typeof a === 'object' && a ? a.port : port);
-      });
-    }).catch((err: unknown) => {
-      this.#server = undefined;
-      this.#listener = undefined;
-      server.forceShutdown();
+    const transport = new GrpcAdsTransport((stream) => this.#onStream(stream), this.#log);
+    this.#transport = transport;
+    let bound: number;
+    try {
+      bound = await transport.listen(host, port);
+    } catch (err) {
+      this.#transport = undefined;
+      await transport.close(0);
       throw err;
-    });
-    listener.on('error', (err) => this.#log.error('ADS listener error', { error: err.message }));
+    }
     this.#log.info('ADS serving', { address, port: bound });
     return bound;
   }
 
   /**
-   * Ends every stream (each gets an OK status, waited for up to stopGraceMs), then closes the server and
-   * destroys every connection still open, so nothing of it keeps the process alive.
+   * Ends every stream (each gets an OK status, waited for up to stopGraceMs), then destroys every
+   * connection still open, so nothing of it keeps the process alive.
    */
   async stop(): Promise<void> {
     this.#debouncer.stop();
     for (const conn of [...this.#connections.values()]) this.#close(conn, 'server stopping');
-    const calls = [...this.#calls];
-    this.#calls.clear();
-    const server = this.#server;
-    const listener = this.#listener;
-    this.#server = undefined;
-    this.#listener = undefined;
-    listener?.close();
-    let grace: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(calls.map(endCall)),
-      new Promise<void>((resolve) => {
-        grace = setTimeout(resolve, this.#opts.stopGraceMs ?? 1000);
-        grace.unref();
-      }),
-    ]);
-    clearTimeout(grace);
-    // not tryShutdown: a graceful HTTP/2 close can leave an idle client connection half-open forever
-    server?.forceShutdown();
-    // a destroyed HTTP/2 session still ends its socket gracefully, which never completes when the peer
-    // stopped reading or vanished: the socket goes too
-    for (const socket of [...this.#sockets]) socket.destroy();
-    this.#sockets.clear();
+    this.#streams.clear();
+    const transport = this.#transport;
+    this.#transport = undefined;
+    await transport?.close(this.#opts.stopGraceMs ?? 1000);
   }
 
   /** Queues a push; requests within the debounce window merge into one. */
@@ -479,17 +434,13 @@ export class AdsServer<S> {
 
   // ---- streams -----------------------------------------------------------------------------------
 
-  #onStream(call: AnyCall, protocol: 'sotw' | 'delta'): void {
-    this.#calls.add(call);
+  #onStream(stream: AdsStream): void {
+    this.#streams.add(stream);
     let conn: Connection<S> | undefined;
-    const finish = (reason: string): void => {
-      this.#calls.delete(call);
-      if (conn) this.#close(conn, reason);
-    };
-    call.on('data', (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
+    stream.onMessage = (req) => {
       try {
         if (!conn) {
-          conn = this.#open(call, req.node, protocol);
+          conn = this.#open(stream, req.node);
           if (!conn) return;
         }
         if (conn.delta) this.#onDeltaRequest(conn, conn.delta, req);
@@ -497,28 +448,22 @@ export class AdsServer<S> {
       } catch (err) {
         this.#log.error('ADS request failed', { proxy: conn?.proxy.id, error: (err as Error).message });
       }
-    });
-    call.on('end', () => {
-      finish('client closed the stream');
-      try {
-        call.end();
-      } catch {
-        // already ended
-      }
-    });
-    call.on('cancelled', () => finish('stream cancelled'));
-    call.on('error', (err: Error) => finish(`stream error: ${err.message}`));
-    call.on('close', () => finish('stream closed'));
+    };
+    stream.onClose = (reason) => {
+      this.#streams.delete(stream);
+      if (conn) this.#close(conn, reason);
+    };
   }
 
-  #open(call: AnyCall, node: XdsNode | undefined, protocol: 'sotw' | 'delta'): Connection<S> | undefined {
+  #open(call: AdsStream, node: XdsNode | undefined): Connection<S> | undefined {
+    const protocol = call.method;
     let identity: ProxyIdentity;
     try {
       identity = parseNode(node);
     } catch (err) {
       const message = (err as Error).message;
-      this.#log.warn('ADS stream rejected', { peer: call.getPeer(), error: message });
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: message });
+      this.#log.warn('ADS stream rejected', { peer: call.peer, error: message });
+      void call.end(GRPC_STATUS.INVALID_ARGUMENT, message);
       return undefined;
     }
     const watches = new Map<string, WatchState>();
@@ -526,7 +471,7 @@ export class AdsServer<S> {
       ...identity,
       connectionId: `${identity.id}-${++this.#connCount}`,
       connectedAt: this.#clock.now(),
-      peer: call.getPeer(),
+      peer: call.peer,
       protocol,
       watches,
     };
@@ -817,11 +762,12 @@ export class AdsServer<S> {
     delete watch.lastError;
     out.commit();
     try {
-      (conn.call as grpc.ServerDuplexStream<unknown, unknown>).write(response, () => done());
+      conn.call.write(conn.delta ? deltaResponseChunks(response as DeltaDiscoveryResponse) : discoveryResponseChunks(response as DiscoveryResponse), done);
     } catch (err) {
       done();
       this.#log.warn('ADS write failed', { proxy: proxy.id, error: (err as Error).message });
       this.#close(conn, 'write failed');
+      void conn.call.end(GRPC_STATUS.INTERNAL, `write failed: ${(err as Error).message}`);
       return;
     }
     const { typeUrl, version, nonce, resources, removed, bytes, trigger } = info;
@@ -938,14 +884,6 @@ export class AdsServer<S> {
   }
 }
 
-/** The ADS service with state-of-the-world responses serialized by serializeDiscoveryResponse (one copy of the encoded resources). */
-function serverDefinition(): grpc.ServiceDefinition {
-  const def = adsServiceDefinition();
-  const sotw = def.StreamAggregatedResources;
-  if (!sotw) return def;
-  return { ...def, StreamAggregatedResources: { ...sotw, responseSerialize: serializeDiscoveryResponse } };
-}
-
 /** A version for a whole state-of-the-world response: changes when any resource, or their order, does. */
 function signatureOf(produced: ReadonlyArray<{ enc: Encoded }>): string {
   const h = createHash('sha1');
@@ -960,24 +898,6 @@ function splitAddress(address: string): { host: string; port: number } {
   if (idx < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`AdsServer: bad address ${JSON.stringify(address)} (want host:port)`);
   const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
   return { host: host || '0.0.0.0', port };
-}
-
-/** Ends a stream with an OK status and resolves once that is written (or the stream is gone). */
-function endCall(call: AnyCall): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (call.destroyed || call.writableFinished) {
-      resolve();
-      return;
-    }
-    call.once('finish', () => resolve());
-    call.once('close', () => resolve());
-    call.once('error', () => resolve());
-    try {
-      call.end();
-    } catch {
-      resolve();
-    }
-  });
 }
 
 function typeStatus(typeUrl: string, w: Readonly<WatchState> | undefined): TypeSyncStatus {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { adsServiceDefinition, type DiscoveryResponse } from '../../xds/ads-service.ts';
 import { encodeAny, TYPE_URLS } from '../../xds/protos.ts';
-import { serializeDiscoveryResponse } from './response-encoding.ts';
+import { discoveryResponseChunks, SHARED_CHUNK_MIN } from './response-encoding.ts';
 
 const generic = adsServiceDefinition().StreamAggregatedResources!;
 const viaProtobufjs = (r: DiscoveryResponse): Buffer => generic.responseSerialize(r);
@@ -12,7 +12,7 @@ function cluster(name: string, pad = 0): ReturnType<typeof encodeAny> {
 }
 
 describe('DiscoveryResponse serialization', () => {
-  it('writes the bytes protobufjs writes, for empty, small, unicode and multi-megabyte responses', () => {
+  it('writes the bytes protobufjs writes, for empty, small, unicode and multi-megabyte responses, large resources by reference', () => {
     const responses: DiscoveryResponse[] = [
       { version_info: '', resources: [], type_url: TYPE_URLS.CLUSTER, nonce: '' },
       { version_info: '2026-01-01T00:00:00.000Z/3', resources: [cluster('a'), cluster('b')], type_url: TYPE_URLS.CLUSTER, nonce: 'n-1', control_plane: { identifier: 'tsmesh' } },
@@ -22,7 +22,10 @@ describe('DiscoveryResponse serialization', () => {
     ];
     for (const r of responses) {
       const want = viaProtobufjs(r);
-      const got = Buffer.from(serializeDiscoveryResponse(r));
+      const chunks = discoveryResponseChunks(r);
+      const got = Buffer.concat(chunks);
+      const large = r.resources.filter((a) => a.value.length >= SHARED_CHUNK_MIN);
+      assert.equal(chunks.filter((c) => large.some((a) => a.value === c)).length, large.length, 'large resources are not copied');
       assert.equal(got.length, want.length, `${r.version_info}: length`);
       assert.ok(got.equals(want), `${r.version_info}: bytes`);
       assert.deepEqual(generic.responseDeserialize(got), generic.responseDeserialize(want));

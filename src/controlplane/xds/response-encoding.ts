@@ -1,10 +1,9 @@
-// Serializes state-of-the-world DiscoveryResponses for the ADS server without protobufjs: the already encoded Anys are copied once, into a buffer reused from one response to the next (gRPC copies the bytes into its own frame before it serializes the next message). Throws only on a response that is not a DiscoveryResponse object.
+// Encodes the ADS server's responses as chunks for the transport: a DiscoveryResponse's small fields and small resources are copied into one buffer, while large encoded resources are passed by reference (the same bytes go to every proxy that gets them, never copied). Throws only on a response that is not a DiscoveryResponse object.
 
-import type { DiscoveryResponse } from '../../xds/ads-service.ts';
+import { adsServiceDefinition, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../xds/ads-service.ts';
 
-/** Responses up to this size are serialized into the reused buffer; larger ones get a buffer of their own. */
-const REUSE_LIMIT = 16 * 2 ** 20;
-let scratch: Buffer = Buffer.allocUnsafeSlow(2 ** 20);
+/** Encoded resources at least this large are written by reference rather than copied. */
+export const SHARED_CHUNK_MIN = 16 * 1024;
 
 function varintSize(n: number): number {
   let size = 1;
@@ -24,7 +23,7 @@ function writeVarint(buf: Buffer, at: number, n: number): number {
   return at;
 }
 
-/** A length-delimited field: tag, length, then (for strings) the UTF-8 bytes. */
+/** Size of a length-delimited string field: tag, length, UTF-8 bytes. */
 function stringFieldSize(s: string): number {
   const n = Buffer.byteLength(s);
   return 1 + varintSize(n) + n;
@@ -37,28 +36,30 @@ function writeString(buf: Buffer, at: number, tag: number, s: string): number {
 }
 
 /**
- * The bytes of envoy.service.discovery.v3.DiscoveryResponse: version_info (1), resources (2, each an
- * Any of type_url (1) and value (2)), type_url (4), nonce (5), control_plane (6, its identifier (1)).
- * The result is valid until the next call: the caller copies it (as gRPC does) before serializing again.
+ * The bytes of envoy.service.discovery.v3.DiscoveryResponse — version_info (1), resources (2, each an
+ * Any of type_url (1) and value (2)), type_url (4), nonce (5), control_plane (6, its identifier (1)) —
+ * as chunks whose concatenation is what protobufjs encodes. Large resource values are chunks of their
+ * own (the caller's bytes, which must not change until written).
  */
-export function serializeDiscoveryResponse(r: DiscoveryResponse): Buffer {
+export function discoveryResponseChunks(r: DiscoveryResponse): Uint8Array[] {
   const urlSizes = new Map<string, number>();
   const anySizes: number[] = [];
-  let size = stringFieldSize(r.version_info) + stringFieldSize(r.type_url) + stringFieldSize(r.nonce);
+  let copied = stringFieldSize(r.version_info) + stringFieldSize(r.type_url) + stringFieldSize(r.nonce);
   for (const a of r.resources) {
     let url = urlSizes.get(a.type_url);
     if (url === undefined) urlSizes.set(a.type_url, (url = stringFieldSize(a.type_url)));
     const any = url + 1 + varintSize(a.value.length) + a.value.length;
     anySizes.push(any);
-    size += 1 + varintSize(any) + any;
+    copied += 1 + varintSize(any) + any - (a.value.length >= SHARED_CHUNK_MIN ? a.value.length : 0);
   }
   let cp = 0;
   if (r.control_plane) {
     cp = stringFieldSize(r.control_plane.identifier);
-    size += 1 + varintSize(cp) + cp;
+    copied += 1 + varintSize(cp) + cp;
   }
-  if (size > scratch.length && size <= REUSE_LIMIT) scratch = Buffer.allocUnsafeSlow(Math.min(REUSE_LIMIT, 2 ** Math.ceil(Math.log2(size))));
-  const buf = size <= scratch.length ? scratch : Buffer.allocUnsafe(size);
+  const buf = Buffer.allocUnsafe(copied);
+  const chunks: Uint8Array[] = [];
+  let from = 0;
   let at = writeString(buf, 0, 0x0a, r.version_info);
   r.resources.forEach((a, i) => {
     buf[at++] = 0x12;
@@ -66,8 +67,13 @@ export function serializeDiscoveryResponse(r: DiscoveryResponse): Buffer {
     at = writeString(buf, at, 0x0a, a.type_url);
     buf[at++] = 0x12;
     at = writeVarint(buf, at, a.value.length);
-    buf.set(a.value, at);
-    at += a.value.length;
+    if (a.value.length >= SHARED_CHUNK_MIN) {
+      chunks.push(buf.subarray(from, at), a.value);
+      from = at;
+    } else {
+      buf.set(a.value, at);
+      at += a.value.length;
+    }
   });
   at = writeString(buf, at, 0x22, r.type_url);
   at = writeString(buf, at, 0x2a, r.nonce);
@@ -76,5 +82,18 @@ export function serializeDiscoveryResponse(r: DiscoveryResponse): Buffer {
     at = writeVarint(buf, at, cp);
     at = writeString(buf, at, 0x0a, r.control_plane.identifier);
   }
-  return buf.subarray(0, at);
+  chunks.push(buf.subarray(from, at));
+  return chunks;
+}
+
+let deltaSerialize: ((r: DeltaDiscoveryResponse) => Buffer) | undefined;
+
+/** A DeltaDiscoveryResponse as one chunk (protobufjs). */
+export function deltaResponseChunks(r: DeltaDiscoveryResponse): Uint8Array[] {
+  if (!deltaSerialize) {
+    const m = adsServiceDefinition().DeltaAggregatedResources;
+    if (!m) throw new Error('the ADS service definition lacks DeltaAggregatedResources');
+    deltaSerialize = m.responseSerialize as (r: DeltaDiscoveryResponse) => Buffer;
+  }
+  return [deltaSerialize(r)];
 }
