@@ -15,6 +15,9 @@ import type { StatsRegistry } from '../telemetry/stats.ts';
 import { proxyTcp } from '../tcp/tcp-proxy.ts';
 import { inspect, type Inspection } from './inspector.ts';
 
+/** Who took an accepted connection over. */
+type Taker = 'http1' | 'http2' | 'tcp' | 'closed';
+
 export type OriginalDstFn = (socket: Socket) => { address: string; port: number } | undefined;
 
 interface Bound {
@@ -212,21 +215,23 @@ export class ListenerManager {
       socket.pause();
       if (chunk) socket.unshift(chunk);
       const seen = chunk ? inspect(chunk) : undefined;
+      let taker: Taker = 'closed';
       try {
-        this.#dispatch(socket, listener, destination, seen);
+        taker = this.#dispatch(socket, listener, destination, seen);
       } catch {
         socket.destroy();
       }
-      // node:http2 takes the socket's handle over and replays the unshifted bytes itself on the next
-      // tick; resuming the JS stream here would race it for the next bytes and the session would see
-      // frames before the preface ("bad client magic"). The TCP proxy resumes on its own once connected.
-      if (!seen?.h2c) socket.resume();
+      // Only node:http's server is given a paused socket it will not resume itself. node:http2 takes the
+      // socket's handle over and replays the unshifted bytes on the next tick (resuming here would race it:
+      // "bad client magic"); the TCP proxy resumes once its upstream is connected (resuming here would
+      // emit the client's first bytes before anyone pipes them: they would be lost).
+      if (taker === 'http1') socket.resume();
     };
     socket.on('data', onData);
     socket.once('end', onEnd);
   }
 
-  #dispatch(socket: Socket, listener: CompiledListener, destination: { address: string; port: number }, seen: Inspection | undefined): void {
+  #dispatch(socket: Socket, listener: CompiledListener, destination: { address: string; port: number }, seen: Inspection | undefined): Taker {
     const facts = {
       destinationIp: destination.address,
       destinationPort: destination.port,
@@ -239,13 +244,15 @@ export class ListenerManager {
     if (chain?.filter.kind === 'http' && seen && seen.transportProtocol === 'tls') chain = listener.defaultChain;
     if (!chain) {
       socket.destroy();
-      return;
+      return 'closed';
     }
     if (chain.filter.kind === 'http') {
       const conn = { listener, chain: chain as CompiledChain & { filter: HttpChain }, destination, ...(seen?.serverName ? { serverName: seen.serverName } : {}) };
-      this.#hcm.handle(socket, conn, seen?.h2c === true);
-    } else {
-      proxyTcp(this.#ctx, socket, { listener, chain: chain.filter, destination, ...(seen?.serverName ? { serverName: seen.serverName } : {}) });
+      const h2 = seen?.h2c === true;
+      this.#hcm.handle(socket, conn, h2);
+      return h2 ? 'http2' : 'http1';
     }
+    proxyTcp(this.#ctx, socket, { listener, chain: chain.filter, destination, ...(seen?.serverName ? { serverName: seen.serverName } : {}) });
+    return 'tcp';
   }
 }
