@@ -1,6 +1,7 @@
 // Istio's metadata exchange over HTTP: `x-envoy-peer-metadata` (base64 of a protobuf Struct with the
 // workload's NAME, NAMESPACE, LABELS, WORKLOAD_NAME, CLUSTER_ID...) and `x-envoy-peer-metadata-id`.
-// Decoding a malformed header yields undefined, never an exception.
+// Decoding a malformed header yields undefined, never an exception. Decoded values are cached by the
+// header's text (a proxy talks to few peers) and shared: callers must not mutate them.
 
 import { decodeMessage, encodeMessage } from '../../xds/protos.ts';
 import type { WorkloadMetadata } from '../stream-info.ts';
@@ -45,8 +46,24 @@ export function workloadFromPeerFields(p: PeerFields, trustDomain = 'cluster.loc
   return out;
 }
 
+/** At most this many distinct peer headers (and endpoint strings) are remembered; then the cache starts over. */
+const CACHE_LIMIT = 1024;
+const decoded = new Map<string, WorkloadMetadata | null>();
+const fromEndpoint = new Map<string, WorkloadMetadata>();
+
+/** The peer's workload from its x-envoy-peer-metadata header; the same object for the same header text. */
 export function decodePeerMetadata(header: string | undefined): WorkloadMetadata | undefined {
   if (!header) return undefined;
+  let w = decoded.get(header);
+  if (w === undefined) {
+    w = decodeUncached(header) ?? null;
+    if (decoded.size >= CACHE_LIMIT) decoded.clear();
+    decoded.set(header, w);
+  }
+  return w ?? undefined;
+}
+
+function decodeUncached(header: string): WorkloadMetadata | undefined {
   try {
     const s = decodeMessage('google.protobuf.Struct', Buffer.from(header, 'base64')) as Record<string, unknown>;
     const labels = (typeof s.LABELS === 'object' && s.LABELS !== null ? s.LABELS : {}) as Record<string, string>;
@@ -67,6 +84,16 @@ export function decodePeerMetadata(header: string | undefined): WorkloadMetadata
 /** Endpoint metadata `name;namespace;canonical;revision;cluster` (EDS filter_metadata.istio.workload). */
 export function workloadFromEndpoint(w: string | undefined): WorkloadMetadata | undefined {
   if (!w) return undefined;
+  let out = fromEndpoint.get(w);
+  if (!out) {
+    out = parseEndpointWorkload(w);
+    if (fromEndpoint.size >= CACHE_LIMIT) fromEndpoint.clear();
+    fromEndpoint.set(w, out);
+  }
+  return out;
+}
+
+function parseEndpointWorkload(w: string): WorkloadMetadata {
   const [workload, namespace, canonicalService, canonicalRevision, cluster] = w.split(';');
   const out: WorkloadMetadata = {};
   if (workload) out.workload = workload;
