@@ -9,7 +9,7 @@ import { ControlPlane } from '../../src/controlplane/server.ts';
 import type { Logger } from '../../src/common/log.ts';
 import { DEFAULT_CAPTURE_CONFIG } from '../../src/inject/capture-rules.ts';
 import { attachToBridge, cleanupAll, createNetns, ensureBridge, execInNetns, findTool, vethName } from '../../src/runtime/netns.ts';
-import { startPod, TSMESH_BIN, type RunningPod } from '../../src/runtime/pod-runner.ts';
+import { sidecarArgv, startPod, type RunningPod } from '../../src/runtime/pod-runner.ts';
 import { haproxyProxy, nginxOrigin, nginxProxy, PORTS } from './configs.ts';
 
 export const CHAINS = ['direct', 'tsmesh', 'nginx', 'haproxy'] as const;
@@ -226,7 +226,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
             name: w.name, namespace: w.namespace, ip: w.ip, netns, containers, hostname: w.name,
             capture: { ...DEFAULT_CAPTURE_CONFIG },
             sidecar: {
-              argv: [taskset, '-c', o.pin.proxies, process.execPath, ...o.sidecarNodeFlags.map((f) => f.replace('{PROFILE_DIR}', profileDirs[side])), TSMESH_BIN, 'proxy', ...o.sidecarArgs],
+              argv: [taskset, '-c', o.pin.proxies, ...sidecarArgv(o.sidecarArgs, { extraNodeFlags: o.sidecarNodeFlags.map((f) => f.replace('{PROFILE_DIR}', profileDirs[side])) })],
               env: {
                 POD_NAME: w.name, POD_NAMESPACE: w.namespace, INSTANCE_IP: w.ip, SERVICE_ACCOUNT: w.serviceAccount,
                 ISTIO_METAJSON_LABELS: JSON.stringify(w.labels), XDS_ADDRESS: `${gateway}:${cp.xdsPort}`, TSMESH_LOG_LEVEL: 'warn',

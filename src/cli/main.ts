@@ -61,6 +61,11 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     io.err(`tsmesh: unknown command "${name}"; run \`tsmesh help\` for the list`);
     return 2;
   }
+  return runCommand(mod, rest, io);
+}
+
+/** Runs one command module as `tsmesh <name> ...rest` does: --help prints its usage; a MeshError prints one line and gives 1 (2 for usage errors). */
+export async function runCommand(mod: CommandModule, rest: string[], io: CommandIO = processIO): Promise<number> {
   if (rest.includes('--help') || rest.includes('-h')) {
     io.out(mod.usage);
     return 0;

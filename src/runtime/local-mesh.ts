@@ -18,7 +18,7 @@ import type { Workload } from '../registry/types.ts';
 import { buildDnsView, resolvConf, startMeshDns, type MeshDns, DEFAULT_SERVICE_CIDR } from './dns.ts';
 import { containerCommand, loadExternalHosts, loadImageMappings, type ImageCommand } from './images.ts';
 import { cleanupAll, ensureBridge, DEFAULT_BRIDGE, DEFAULT_BRIDGE_ADDRESS, DEFAULT_POD_CIDR } from './netns.ts';
-import { startPod, TSMESH_BIN, type ContainerRun, type RestartPolicy, type RunningPod } from './pod-runner.ts';
+import { sidecarArgv, startPod, type ContainerRun, type RestartPolicy, type RunningPod } from './pod-runner.ts';
 import { cleanupServiceRules, DEFAULT_CHAIN_PREFIX, syncServiceRules } from './service-proxy.ts';
 import { stateDir, type MeshState, type PodState } from './state.ts';
 
@@ -247,7 +247,7 @@ export class LocalMesh {
           restartPolicy,
           ...(o.restartBackoffMs !== undefined ? { restartBackoffMs: o.restartBackoffMs } : {}),
           onChange: () => update(),
-          ...(sidecar ? { sidecar: { ...sidecar, argv: [process.execPath, TSMESH_BIN, ...sidecarArgs], hold: !holdDisabled(template.metadata?.annotations) }, ...(capture ? { capture } : {}) } : {}),
+          ...(sidecar ? { sidecar: { ...sidecar, argv: sidecarArgv(sidecarArgs.slice(1)), hold: !holdDisabled(template.metadata?.annotations) }, ...(capture ? { capture } : {}) } : {}),
         },
         { bridge: o.bridge, cidr: o.podCIDR, gateway: o.gateway, prefix: this.#prefix, logDir: this.logDir },
       );

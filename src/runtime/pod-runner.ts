@@ -11,6 +11,7 @@ import http from 'node:http';
 import { appendFileSync, closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureProxyBundle } from '../../scripts/proxy-bundle.mjs';
 import { MeshError } from '../common/errors.ts';
 import { applyCaptureRules } from '../inject/capture-apply.ts';
 import { renderCaptureRules, type CaptureConfig } from '../inject/capture-rules.ts';
@@ -20,6 +21,20 @@ import type { ContainerState, PodState } from './state.ts';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TSMESH_BIN = join(REPO_ROOT, 'bin', 'tsmesh');
 export const PROXY_UID = 1337;
+
+/** Node flags the sidecar runs with (docs/proxy.md, "Memory"). TSMESH_PROXY_NODE_FLAGS replaces them (space-separated; set but empty: none). */
+export const SIDECAR_NODE_FLAGS: readonly string[] = [];
+
+/** The sidecar's node flags: TSMESH_PROXY_NODE_FLAGS when set, else SIDECAR_NODE_FLAGS. */
+export function sidecarNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  const override = env.TSMESH_PROXY_NODE_FLAGS;
+  return override === undefined ? [...SIDECAR_NODE_FLAGS] : override.split(/\s+/).filter(Boolean);
+}
+
+/** The command line of a sidecar: node with the sidecar's flags (and `extraNodeFlags`, e.g. --cpu-prof), bin/tsmesh, `proxy` and `args`. */
+export function sidecarArgv(args: readonly string[] = [], opts: { extraNodeFlags?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): string[] {
+  return [process.execPath, ...sidecarNodeFlags(opts.env), ...(opts.extraNodeFlags ?? []), TSMESH_BIN, 'proxy', ...args];
+}
 /** Kubernetes' container restart back-off: the first restart is immediate, then 10 s, 20 s, ... up to 5 min. */
 export const DEFAULT_RESTART_BACKOFF_MS = 10_000;
 const MAX_RESTART_BACKOFF_MS = 300_000;
@@ -317,7 +332,10 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
     if (pod.sidecar && pod.capture) await applyCaptureRules(pod.netns, renderCaptureRules(pod.capture));
     const appSlots = pod.containers.map((c) => addSlot(c, c.uid, false));
     if (pod.sidecar) {
-      const run: ContainerRun = { name: 'istio-proxy', argv: pod.sidecar.argv ?? [process.execPath, TSMESH_BIN, 'proxy'], env: pod.sidecar.env, ...(pod.sidecar.postStart ? { postStart: pod.sidecar.postStart } : {}) };
+      // the sidecar runs the prebuilt bundle (rebuilt here when a source changed since), as `tsmesh up` users get it;
+      // when it cannot be built, bin/tsmesh says why in the sidecar's log and runs the sources
+      await ensureProxyBundle();
+      const run: ContainerRun = { name: 'istio-proxy', argv: pod.sidecar.argv ?? sidecarArgv(), env: pod.sidecar.env, ...(pod.sidecar.postStart ? { postStart: pod.sidecar.postStart } : {}) };
       const slot = addSlot(run, PROXY_UID, true);
       slots.splice(slots.indexOf(slot), 1);
       slots.unshift(slot);

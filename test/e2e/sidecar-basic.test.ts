@@ -73,6 +73,14 @@ describe('sidecar end to end (netns + capture)', { skip }, () => {
     assert.match(server[0] ?? '', / inbound\|8080\|\| 127\.0\.0\.6:\d+ [\d.]+:8080 [\d.]+:\d+ /);
   });
 
+  it('runs the prebuilt sidecar bundle, as `tsmesh up` users get it (not the sources through tsx)', () => {
+    for (const app of ['client', 'echo']) {
+      const log = mesh.sidecarLog(app);
+      assert.match(log, /connecting to/, log);
+      assert.doesNotMatch(log, /running from the sources/, log);
+    }
+  });
+
   it('explains a failure it makes up: a port with no service is unmatched and passes through (connection refused)', async () => {
     const [r] = await mesh.fetch('client', `http://${vip}:81/`);
     assert.equal(r?.status, 0, 'nothing listens on the ClusterIP itself: the passthrough connection fails');

@@ -13,7 +13,7 @@ import { resourceKey } from '../../src/config/resource.ts';
 import { ControlPlane } from '../../src/controlplane/server.ts';
 import { DEFAULT_CAPTURE_CONFIG } from '../../src/inject/capture-rules.ts';
 import { cleanupAll, ensureBridge, execInNetns } from '../../src/runtime/netns.ts';
-import { startPod, TSMESH_BIN, type RunningPod } from '../../src/runtime/pod-runner.ts';
+import { sidecarArgv, startPod, type RunningPod } from '../../src/runtime/pod-runner.ts';
 import type { Workload } from '../../src/registry/types.ts';
 import type { Logger } from '../../src/common/log.ts';
 import { freeSubnet, runPrefix } from './netns.ts';
@@ -198,7 +198,7 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
                     XDS_ADDRESS: `${gateway}:${cp.xdsPort}`,
                     TSMESH_LOG_LEVEL: 'info',
                   },
-                  ...(opts.sidecarArgs ? { argv: [process.execPath, TSMESH_BIN, 'proxy', ...opts.sidecarArgs] } : {}),
+                  ...(opts.sidecarArgs ? { argv: sidecarArgv(opts.sidecarArgs) } : {}),
                 },
               }
             : {}),
