@@ -83,6 +83,9 @@ class PushContextImpl implements PushContext {
   private readonly drByNs = new Map<string, Resource<DestinationRuleSpec>[]>();
   private readonly vsHosts = new Map<Resource<VirtualServiceSpec>, string[]>();
   private readonly vsGateways = new Map<Resource<VirtualServiceSpec>, string[]>();
+  private readonly drHosts = new Map<Resource<DestinationRuleSpec>, string>();
+  /** destinationRuleFor beyond the proxy's own namespace, by proxy namespace and hostname: it reads no labels. */
+  private readonly remoteDr = new Map<string, Map<string, Resource<DestinationRuleSpec> | null>>();
 
   constructor(
     readonly resources: readonly Resource[],
@@ -122,7 +125,9 @@ class PushContextImpl implements PushContext {
   }
 
   private drHost(dr: Resource<DestinationRuleSpec>): string {
-    return toFqdn(dr.spec.host ?? '', dr.metadata.namespace, this.registry.domain);
+    let h = this.drHosts.get(dr);
+    if (h === undefined) this.drHosts.set(dr, (h = toFqdn(dr.spec.host ?? '', dr.metadata.namespace, this.registry.domain)));
+    return h;
   }
 
   private bestIn(ns: string, hostname: string, proxyNamespace: string, proxyLabels: Record<string, string> | undefined, local: boolean): Resource<DestinationRuleSpec> | undefined {
@@ -148,15 +153,25 @@ class PushContextImpl implements PushContext {
   destinationRuleFor(proxyNamespace: string, hostname: string, proxyLabels?: Record<string, string>): Resource<DestinationRuleSpec> | undefined {
     const local = this.bestIn(proxyNamespace, hostname, proxyNamespace, proxyLabels, true);
     if (local) return local;
+    let byHost = this.remoteDr.get(proxyNamespace);
+    if (!byHost) this.remoteDr.set(proxyNamespace, (byHost = new Map()));
+    const known = byHost.get(hostname);
+    if (known !== undefined) return known ?? undefined;
+    const found = this.remoteRuleFor(proxyNamespace, hostname);
+    byHost.set(hostname, found ?? null);
+    return found;
+  }
+
+  private remoteRuleFor(proxyNamespace: string, hostname: string): Resource<DestinationRuleSpec> | undefined {
     const services = this.registry.service(hostname);
     for (const svc of services) {
       if (svc.namespace === proxyNamespace) continue;
-      const found = this.bestIn(svc.namespace, hostname, proxyNamespace, proxyLabels, false);
+      const found = this.bestIn(svc.namespace, hostname, proxyNamespace, undefined, false);
       if (found) return found;
     }
     const root = this.mesh.rootNamespace;
     if (root !== proxyNamespace && !services.some((s) => s.namespace === root)) {
-      return this.bestIn(root, hostname, proxyNamespace, proxyLabels, false);
+      return this.bestIn(root, hostname, proxyNamespace, undefined, false);
     }
     return undefined;
   }

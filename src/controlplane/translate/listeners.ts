@@ -42,12 +42,24 @@ export function buildListeners(proxy: ProxyInfo, push: PushContext, scope: Sidec
   return [...buildOutboundListeners(proxy, push, scope), ...buildInboundListeners(proxy, push, scope)];
 }
 
+/** Visible services by hostname (first wins), once per scope. */
+const servicesByHost = new WeakMap<SidecarScope, Map<string, MeshService>>();
+
 function envOf(proxy: ProxyInfo, push: PushContext, scope: SidecarScope): Env {
   const accessLog = accessLogConfig(push.mesh);
   const policyCluster = scope.outboundTrafficPolicy.mode === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
-  const services = new Map<string, MeshService>();
-  for (const s of scope.services) if (!services.has(s.hostname)) services.set(s.hostname, s);
-  return { proxy, push, scope, accessLog, policyCluster, services };
+  return {
+    proxy, push, scope, accessLog, policyCluster,
+    get services(): Map<string, MeshService> {
+      let m = servicesByHost.get(scope);
+      if (!m) {
+        m = new Map();
+        for (const s of scope.services) if (!m.has(s.hostname)) m.set(s.hostname, s);
+        servicesByHost.set(scope, m);
+      }
+      return m;
+    },
+  };
 }
 
 /**
@@ -83,8 +95,8 @@ interface Env {
   accessLog: Json[] | undefined;
   /** Where unmatched outbound traffic goes: PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY). */
   policyCluster: string;
-  /** Visible services by hostname. */
-  services: Map<string, MeshService>;
+  /** Visible services by hostname (built on first use). */
+  readonly services: Map<string, MeshService>;
 }
 
 /** The access_log entries for meshConfig.accessLogFile (TEXT or JSON, Istio's default formats); undefined when off. */

@@ -285,6 +285,35 @@ describe('routes: services without a VirtualService, host names, catch-all', () 
     assert.equal(r.retries?.attempts, 2);
     assert.equal(r.operation, `${BACKEND}:8080/*`);
   });
+  it('gives a name to the first virtual host that has it: a ServiceEntry host equal to a service name, a VirtualService host already served', () => {
+    const p = config(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy, namespace: web}
+spec:
+  hosts: [backend.web]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: aliases, namespace: web}
+spec:
+  hosts: [backend.web.svc, www.example.com]
+  http:
+  - route: [{destination: {host: api.other.svc.cluster.local}}]
+`);
+    const vh = p.routes.find((r) => r.name === '8080')?.virtual_hosts ?? [];
+    const domainsOf = (name: string): string[] => (vh.find((v) => v.name === name)?.domains as string[] | undefined) ?? [];
+    assert.deepEqual(domainsOf('backend.web:8080'), ['backend.web', 'backend.web:8080'], 'the ServiceEntry sorts first and takes its names');
+    const backend = domainsOf(`${BACKEND}:8080`);
+    assert.ok(backend.includes('backend') && backend.includes(BACKEND) && !backend.includes('backend.web') && !backend.includes('backend.web:8080'));
+    assert.equal(vh.find((v) => v.name === 'backend.web.svc:8080'), undefined, 'a VirtualService host the service already serves gets no virtual host');
+    assert.deepEqual(domainsOf('www.example.com:8080'), ['www.example.com', 'www.example.com:8080']);
+    const all = vh.flatMap((v) => v.domains as string[]);
+    assert.equal(new Set(all).size, all.length, 'no domain twice');
+    assert.equal(p.call({ port: 8080, host: 'backend.web:8080' }).virtualHost, 'backend.web:8080');
+  });
+
   it('every name of a service: short name only from its own namespace', () => {
     const p = config('');
     const vh = p.routes.find((r) => r.name === '8080')?.virtual_hosts ?? [];

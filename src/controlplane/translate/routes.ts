@@ -65,10 +65,10 @@ export class VirtualHostMemo {
   hits = 0;
   misses = 0;
 
-  find(svc: MeshService, port: number, sameNamespace: boolean, vs: Resource<VirtualServiceSpec> | undefined, source: string, lookup: (dr: boolean, host: string) => unknown): Json | undefined {
+  find(svc: MeshService, port: number, sameNamespace: boolean, vs: Resource<VirtualServiceSpec> | undefined, source: string, view: ScopeView): Json | undefined {
     for (const e of this.#entries.get(svc) ?? []) {
       if (e.port !== port || e.sameNamespace !== sameNamespace || e.vs !== vs || e.source !== source) continue;
-      if (e.deps.every((d) => lookup(d.dr, d.host) === d.value)) {
+      if (e.deps.every((d) => view.lookup(d.dr, d.host) === d.value)) {
         this.hits++;
         return e.vhost;
       }
@@ -99,31 +99,102 @@ function sourceDependence(vs: Resource<VirtualServiceSpec>, proxy: ProxyInfo): s
   return JSON.stringify([ns ? proxy.namespace : null, labels]);
 }
 
+/** The lookups a virtual host is built with: the scope's services and DestinationRules by host name. */
+class ScopeView {
+  readonly #scope: SidecarScope;
+  readonly #services: Map<string, MeshService>;
+  readonly service: (h: string) => MeshService | undefined;
+  readonly destinationRule: (h: string) => Resource<DestinationRuleSpec> | undefined;
+
+  constructor(scope: SidecarScope, services: Map<string, MeshService>) {
+    this.#scope = scope;
+    this.#services = services;
+    this.service = (h) => services.get(h);
+    this.destinationRule = (h) => scope.destinationRules.get(h);
+  }
+
+  lookup(dr: boolean, host: string): unknown {
+    return dr ? this.#scope.destinationRules.get(host) : this.#services.get(host);
+  }
+
+  /** The same lookups, each written down in `deps` (what a memo entry is checked against). */
+  recording(deps: Dependency[]): Pick<ActionContext, 'service' | 'destinationRule'> {
+    const record = (dr: boolean, host: string): unknown => {
+      const value = this.lookup(dr, host);
+      deps.push({ dr, host, value });
+      return value;
+    };
+    return {
+      service: (h) => record(false, h) as MeshService | undefined,
+      destinationRule: (h) => record(true, h) as Resource<DestinationRuleSpec> | undefined,
+    };
+  }
+}
+
 /** The virtual host of a visible service on a port, before domains other virtual hosts took are removed. */
-function serviceVirtualHost(svc: MeshService, port: number, planned: PlannedRouteConfig, proxy: ProxyInfo, scope: SidecarScope, services: Map<string, MeshService>, domain: string, memo: VirtualHostMemo | undefined): Json {
+function serviceVirtualHost(svc: MeshService, port: number, planned: PlannedRouteConfig, proxy: ProxyInfo, view: ScopeView, domain: string, memo: VirtualHostMemo | undefined): Json {
   const vs = virtualServiceFor(svc.hostname, planned.virtualServices, domain);
   const sameNamespace = svc.namespace === proxy.namespace;
-  const lookup = (dr: boolean, host: string): unknown => (dr ? scope.destinationRules.get(host) : services.get(host));
   const source = vs && memo ? sourceDependence(vs, proxy) : '';
-  const hit = memo?.find(svc, port, sameNamespace, vs, source, lookup);
+  const hit = memo?.find(svc, port, sameNamespace, vs, source, view);
   if (hit) return hit;
   const deps: Dependency[] = [];
-  const record = (dr: boolean, host: string): unknown => {
-    const value = lookup(dr, host);
-    if (memo) deps.push({ dr, host, value });
-    return value;
-  };
-  const lookups: Pick<ActionContext, 'service' | 'destinationRule'> = {
-    service: (h) => record(false, h) as MeshService | undefined,
-    destinationRule: (h) => record(true, h) as Resource<DestinationRuleSpec> | undefined,
-  };
+  const lookups = memo ? view.recording(deps) : view;
   const matchCtx: MatchContext = { port, proxyLabels: proxy.labels, proxyNamespace: proxy.namespace };
-  let routes = vs ? virtualServiceRoutes(vs, matchCtx, { port, domain, namespace: vs.metadata.namespace, ...lookups }) : [];
+  let routes = vs ? virtualServiceRoutes(vs, matchCtx, { port, domain, namespace: vs.metadata.namespace, service: lookups.service, destinationRule: lookups.destinationRule }) : [];
   // A VirtualService with no rule for this port leaves the service its default route.
   if (routes.length === 0) routes = [defaultRoute(svc, port, lookups)];
   const vhost: Json = { name: `${svc.hostname}:${port}`, domains: serviceDomains(svc, port, proxy.namespace, domain), routes, include_request_attempt_count: true };
   memo?.add(svc, { port, sameNamespace, vs, source, deps, vhost });
   return vhost;
+}
+
+/** Services by hostname (a stable sort; the list itself when it already is in that order). */
+function byHostname(list: readonly MeshService[]): readonly MeshService[] {
+  for (let i = 1; i < list.length; i++) {
+    if ((list[i - 1]?.hostname ?? '') > (list[i]?.hostname ?? '')) return [...list].sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
+  }
+  return list;
+}
+
+/** Lower-cased domains of a virtual host, computed once per (shared) virtual host object. */
+const lowerDomains = new WeakMap<Json, string[]>();
+
+function domainKeys(vh: Json): string[] {
+  let keys = lowerDomains.get(vh);
+  if (!keys) lowerDomains.set(vh, (keys = (vh.domains as string[]).map((d) => d.toLowerCase())));
+  return keys;
+}
+
+/** Per push: how many services claim each (lower-cased) name their virtual hosts may carry. */
+const domainClaims = new WeakMap<PushContext, Map<string, number>>();
+
+function claimsOf(push: PushContext): Map<string, number> {
+  let claims = domainClaims.get(push);
+  if (claims) return claims;
+  claims = new Map();
+  const domain = push.registry.domain;
+  for (const svc of push.registry.services) {
+    const keys = new Set<string>();
+    // from the service's own namespace a virtual host carries the most names (the short one too)
+    for (const p of svc.ports) for (const d of serviceDomains(svc, p.port, svc.namespace, domain)) keys.add(d.toLowerCase());
+    for (const k of keys) claims.set(k, (claims.get(k) ?? 0) + 1);
+  }
+  domainClaims.set(push, claims);
+  return claims;
+}
+
+/** A service virtual host none of whose names another service can carry: it never loses a domain to one. */
+const uniqueVhosts = new WeakMap<Json, boolean>();
+
+function ownsItsDomains(vh: Json, push: PushContext): boolean {
+  let unique = uniqueVhosts.get(vh);
+  if (unique === undefined) {
+    const claims = claimsOf(push);
+    unique = domainKeys(vh).every((k) => claims.get(k) === 1);
+    uniqueVhosts.set(vh, unique);
+  }
+  return unique;
 }
 
 function buildRouteConfiguration(
@@ -132,24 +203,44 @@ function buildRouteConfiguration(
   const domain = push.registry.domain;
   const port = planned.port;
   const vhosts: Json[] = [];
+  // A domain goes to the first virtual host that names it. `used` holds the domains taken so far,
+  // except those of virtual hosts that own their domains (no other service names them): those are
+  // looked through only for a virtual host that is not a service's (a VirtualService host, '*').
   const used = new Set<string>();
+  const unchecked: Json[] = [];
+  const seen = new Set<MeshService>();
   /** Keeps the domains no earlier virtual host took; the same object when it loses none. */
-  const addVhost = (vh: Json): void => {
+  const addVhost = (vh: Json, svc: MeshService | undefined): void => {
     const domains = vh.domains as string[];
-    const fresh = domains.filter((d) => {
-      const key = d.toLowerCase();
-      if (used.has(key)) return false;
+    const routed = (vh.routes as Json[]).length > 0;
+    // a service listed twice meets its own names again: it goes through the full check
+    const service = svc !== undefined && !seen.has(svc);
+    if (svc) seen.add(svc);
+    const taken = (key: string): boolean => used.has(key) || (!service && unchecked.some((u) => domainKeys(u).includes(key)));
+    if (service && routed && ownsItsDomains(vh, push)) {
+      if (domains.length > 0) {
+        vhosts.push(vh);
+        unchecked.push(vh);
+      }
+      return;
+    }
+    const keys = domainKeys(vh);
+    // a virtual host without routes still takes its names (it is left out, not its domains given away)
+    const fresh = domains.filter((_d, i) => {
+      const key = keys[i] ?? '';
+      if (taken(key)) return false;
       used.add(key);
       return true;
     });
-    if (fresh.length === 0 || (vh.routes as Json[]).length === 0) return;
+    if (fresh.length === 0 || !routed) return;
     vhosts.push(fresh.length === domains.length ? vh : { ...vh, domains: fresh });
   };
   const newVhost = (name: string, domains: string[], routes: Json[]): Json => ({ name, domains, routes, include_request_attempt_count: true });
   const matchCtx: MatchContext = { port, proxyLabels: proxy.labels, proxyNamespace: proxy.namespace };
 
-  for (const svc of [...planned.services].sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0))) {
-    addVhost(serviceVirtualHost(svc, port, planned, proxy, scope, services, domain, memo));
+  const view = new ScopeView(scope, services);
+  for (const svc of byHostname(planned.services)) {
+    addVhost(serviceVirtualHost(svc, port, planned, proxy, view, domain, memo), svc);
   }
 
   if (planned.nonServiceHosts) {
@@ -158,15 +249,15 @@ function buildRouteConfiguration(
       for (const host of vsHosts(vs, domain)) {
         if (isWildcardHost(host) ? scope.services.some((s) => hostMatches(host, s.hostname)) : scope.isVisible(host)) continue;
         const routes = virtualServiceRoutes(vs, matchCtx, actionContext(vs.metadata.namespace, port, domain, scope, services));
-        addVhost(newVhost(`${host}:${port}`, [host, `${host}:${port}`], routes));
+        addVhost(newVhost(`${host}:${port}`, [host, `${host}:${port}`], routes), undefined);
       }
     }
   }
 
   if (scope.outboundTrafficPolicy.mode === 'REGISTRY_ONLY') {
-    addVhost(newVhost(BLOCK_ALL_VHOST, ['*'], [{ name: BLOCK_ALL_VHOST, match: { prefix: '/' }, direct_response: { status: 502 } }]));
+    addVhost(newVhost(BLOCK_ALL_VHOST, ['*'], [{ name: BLOCK_ALL_VHOST, match: { prefix: '/' }, direct_response: { status: 502 } }]), undefined);
   } else {
-    addVhost(newVhost(ALLOW_ANY_VHOST, ['*'], [{ name: ALLOW_ANY_VHOST, match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } } }]));
+    addVhost(newVhost(ALLOW_ANY_VHOST, ['*'], [{ name: ALLOW_ANY_VHOST, match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } } }]), undefined);
   }
   return { '@type': ROUTE_TYPE, name: planned.name, virtual_hosts: vhosts, validate_clusters: false };
 }
