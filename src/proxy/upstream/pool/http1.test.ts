@@ -294,3 +294,142 @@ describe('HTTP/1.1 upstream pool', () => {
     assert.equal(c.resources.connections, 0);
   });
 });
+
+/** A TCP server that answers each request head it reads with `answer(head, socket)` (raw HTTP/1.1 bytes). */
+async function rawServer(answer: (head: string, socket: import('node:net').Socket, n: number, body: string) => void): Promise<TestServer & { heads: string[] }> {
+  const heads: string[] = [];
+  const connections: string[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const srv = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    connections.push(`${socket.remoteAddress}:${socket.remotePort}`);
+    socket.on('error', () => undefined);
+    let buf = '';
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, end + 4);
+        buf = buf.slice(end + 4);
+        const m = /content-length: (\d+)/i.exec(head);
+        let bodyLen = m ? Number(m[1]) : 0;
+        if (/transfer-encoding: chunked/i.test(head)) {
+          const last = buf.indexOf('0\r\n\r\n');
+          if (last < 0) {
+            buf = head + buf; // wait for the whole chunked body
+            break;
+          }
+          bodyLen = last + 5;
+        }
+        const body = buf.slice(0, bodyLen);
+        heads.push(head + body);
+        buf = buf.slice(bodyLen);
+        answer(head, socket, heads.length, body);
+      }
+    });
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const s = {
+    port: (srv.address() as AddressInfo).port,
+    connections,
+    heads,
+    close: async () => {
+      for (const x of sockets) x.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+  servers.push(s);
+  return s;
+}
+
+/** Writes `text` one small piece at a time (every framing boundary split across reads). */
+async function dribble(socket: import('node:net').Socket, text: string, piece = 3): Promise<void> {
+  for (let i = 0; i < text.length; i += piece) {
+    socket.write(text.slice(i, i + piece), 'latin1');
+    await delay(1);
+  }
+}
+
+describe('HTTP/1.1 upstream client: framing', () => {
+  it('reads chunked bodies and heads split across many reads, skipping 100 and 103 heads; keeps the connection', async () => {
+    const s = await rawServer((_head, socket) => {
+      void dribble(socket, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Folded: one\r\n  two\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: t\r\n\r\n');
+    });
+    const c = manager([staticCluster('chunked', [s.port])]).get('chunked')!;
+    const host = c.chooseHost({})!;
+    for (let i = 0; i < 2; i++) {
+      const res = await c.request(host, get('/c'));
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.headers['set-cookie'], ['a=1', 'b=2']);
+      assert.equal(res.headers['x-folded'], 'one two');
+      assert.equal(await readBody(res), 'hello, world');
+    }
+    assert.equal(s.connections.length, 1);
+  });
+
+  it('HEAD, 204 and 304 have no body whatever their headers say; a body without framing is read until the server closes', async () => {
+    const s = await rawServer((head, socket, n) => {
+      if (head.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n');
+      else if (n === 2) socket.write('HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n');
+      else if (n === 3) socket.write('HTTP/1.1 304 Not Modified\r\n\r\n');
+      else socket.end('HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end');
+    });
+    const c = manager([staticCluster('nobody', [s.port])]).get('nobody')!;
+    const host = c.chooseHost({})!;
+    const head = await c.request(host, { ...get(), method: 'HEAD' });
+    assert.equal(head.headers['content-length'], '1000');
+    assert.equal(await readBody(head), '');
+    assert.equal(await readBody(await c.request(host, get())), '');
+    assert.equal((await c.request(host, get())).statusCode, 304);
+    assert.equal(s.connections.length, 1, 'HEAD, 204 and 304 kept the connection');
+    assert.equal(await readBody(await c.request(host, get())), 'until the end');
+    await until(() => c.describe().hosts[0]?.connections === 0);
+    assert.equal(host.activeRequests, 0);
+  });
+
+  it('`connection: close` and a Keep-Alive timeout under a second make the next request use a new connection', async () => {
+    const s = await rawServer((_h, socket, n) => {
+      socket.write(n === 1 ? 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok' : 'HTTP/1.1 200 OK\r\nkeep-alive: timeout=1\r\ncontent-length: 2\r\n\r\nok');
+    });
+    const c = manager([staticCluster('close', [s.port])]).get('close')!;
+    const host = c.chooseHost({})!;
+    for (let i = 0; i < 3; i++) assert.equal(await readBody(await c.request(host, get())), 'ok');
+    assert.equal(s.connections.length, 3);
+  });
+
+  it('a malformed response fails with protocol_error (UPE) and the connection is not reused', async () => {
+    const bad = ['HTTP/1.1 2OO OK\r\n\r\n', 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok', 'HTTP/1.1 200 OK\r\nbad header\r\n\r\n', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n', 'HTTP/1.1 200 OK\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n'];
+    const s = await rawServer((_h, socket, n) => socket.write(bad[n - 1] ?? 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+    const c = manager([staticCluster('upe', [s.port])]).get('upe')!;
+    const host = c.chooseHost({})!;
+    for (let i = 0; i < bad.length; i++) {
+      const failed = c.request(host, get()).then(async (r) => {
+        await readBody(r); // chunked data errors arrive with the body
+        return r;
+      });
+      await assert.rejects(failed, (e: unknown) => e instanceof UpstreamError && e.kind === 'protocol_error' && e.flag === 'UPE' && /^upstream protocol error: /.test(e.detail), `response ${i}`);
+    }
+    assert.equal(await readBody(await c.request(host, get())), 'ok');
+    assert.equal(s.connections.length, bad.length + 1);
+    assert.equal(host.activeRequests, 0);
+  });
+
+  it('writes host first, drops connection headers, frames a stream without a length as chunked, and refuses unsendable headers without using the connection', async () => {
+    const s = await rawServer((_head, socket, _n, body) => {
+      const answer = body || 'ok';
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${answer.length}\r\n\r\n${answer}`);
+    });
+    const c = manager([staticCluster('head', [s.port])]).get('head')!;
+    const host = c.chooseHost({})!;
+    const signal = new AbortController().signal;
+    const res = await c.request(host, { method: 'GET', path: '/p?q=1', headers: { 'x-a': 'b', host: 'svc.local', connection: 'keep-alive', 'keep-alive': 'timeout=5', 'x-list': ['1', '2'] }, body: null, signal });
+    assert.equal(await readBody(res), 'ok');
+    assert.equal(s.heads[0], 'GET /p?q=1 HTTP/1.1\r\nhost: svc.local\r\nx-a: b\r\nx-list: 1\r\nx-list: 2\r\n\r\n');
+    await assert.rejects(c.request(host, { method: 'GET', path: '/', headers: { host: 'x', 'x-bad': 'a\r\nx-injected: 1' }, body: null, signal }), (e: unknown) => e instanceof UpstreamError && e.kind === 'protocol_error');
+    const { Readable } = await import('node:stream');
+    const streamed = await c.request(host, { method: 'POST', path: '/up', headers: { host: 'x' }, body: Readable.from([Buffer.from('abc'), Buffer.from('defgh')]), signal });
+    assert.equal(await readBody(streamed), '3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n');
+    assert.equal(s.connections.length, 1);
+  });
+});

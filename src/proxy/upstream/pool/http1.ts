@@ -1,25 +1,24 @@
-// One HTTP/1.1 keep-alive connection: our own socket (connect timeout, bind, keep-alive) handed to an
-// undici Client with pipelining 1, so the pool sees exactly one connection and one request at a time.
-// Response bodies stream with backpressure (pause/resume). Failures: reset (UR) when the connection
-// closes before the response, protocol_error (UPE) for a malformed response; aborts reject with the
-// signal's reason.
+// One HTTP/1.1 keep-alive connection to a host: our own socket (connect timeout, bind, keep-alive), one request
+// at a time, its head (and a small body) written in one write, the response read by http1-parser.ts and its body
+// streamed with backpressure (the socket pauses while the reader lags). Idle connections close after the cluster's
+// idle_timeout, or a second before the server's Keep-Alive timeout. Failures: reset (UR) when the connection
+// closes before the response, protocol_error (UPE) for a malformed response or an unsendable request; aborts
+// reject with the signal's reason.
 //
-// Why undici and not node:http's Agent: the pool (not an Agent) must own connection counting, queueing
-// and per-connection request limits, and undici's dispatch API gives one socket per Client with a
-// custom connector and pause/resume per request. Measured on this machine (1 KiB responses, 32
-// keep-alive connections, one process): node:http Agent ≈ 34k req/s, undici Client.dispatch ≈ 62k
-// req/s, undici Client.request ≈ 47k req/s.
+// Why not undici or node:http's Agent: the pool (not a client library) owns connection counting, queueing and
+// per-connection request limits, so all a connection needs is to write a request and parse a response, which
+// costs far less per request here than either library's layers (see docs/benchmarks.md), and loads no module.
 
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { Client, type Dispatcher } from 'undici';
 import type { Logger } from '../../../common/log.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock, Timer } from '../clock.ts';
 import type { ClusterConfig } from '../cluster-config.ts';
 import type { HostImpl } from '../host.ts';
-import { UpstreamError, type OutgoingHeaders } from '../types.ts';
+import { UpstreamError, type OutgoingHeaders, type UpstreamHttpRequest } from '../types.ts';
 import { connectSocket, socketLocalAddress } from './connect.ts';
-import { CONNECTION_HEADERS, NO_TRAILERS, type ConnState, type PoolConnection, type PoolEvents, type PoolRequest } from './types.ts';
+import { ParseError, ResponseParser, type ParserEvents, type ResponseHead } from './http1-parser.ts';
+import { abortError, CONNECTION_HEADERS, NO_TRAILERS, type ConnState, type PoolConnection, type PoolEvents, type PoolRequest } from './types.ts';
 
 export interface ConnectionOptions {
   readonly info: ClusterConfig;
@@ -29,161 +28,145 @@ export interface ConnectionOptions {
   readonly log?: Logger;
 }
 
-/** Drops headers undici (and HTTP/1.1 framing) reserve for the connection; copies only when needed. */
-export function http1Headers(h: OutgoingHeaders): OutgoingHeaders {
-  let copy: OutgoingHeaders | undefined;
-  for (const k in h) {
-    if (CONNECTION_HEADERS.has(k)) {
-      copy ??= { ...h };
-      delete copy[k];
-    }
-  }
-  return copy ?? h;
+/** Idle connections close after this long when the cluster sets no idle_timeout (Envoy's default: 1 h). */
+const DEFAULT_IDLE_MS = 3_600_000;
+/** Close this long before the server's announced Keep-Alive timeout, so we never race its close. */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+/** Bodies up to this size go out in the same write as the head. */
+const COALESCE_BYTES = 16 * 1024;
+/** Methods whose requests carry `content-length: 0` when they have no body. */
+const PAYLOAD_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const INVALID_TARGET = /[^\x21-\xff]/;
+/** Header names already checked against TOKEN (they repeat on every request). */
+const validNames = new Set<string>();
+
+function checkName(k: string): void {
+  if (validNames.has(k)) return;
+  if (!TOKEN.test(k)) throw new UpstreamError('protocol_error', `request not sendable: invalid header name ${JSON.stringify(k)}`);
+  if (validNames.size < 4096) validNames.add(k);
 }
 
-export function mapUndiciError(err: unknown, host: HostImpl): unknown {
-  if (err instanceof UpstreamError) return err;
-  const e = err as { code?: string; name?: string; message?: string };
-  if (e.code === 'UND_ERR_SOCKET' || e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'UND_ERR_CLOSED' || e.code === 'UND_ERR_DESTROYED') {
-    return new UpstreamError('reset', 'connection termination', host);
-  }
-  if (e.name === 'HTTPParserError' || e.code?.startsWith('HPE_') || e.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || e.code === 'UND_ERR_HEADERS_OVERFLOW') {
-    return new UpstreamError('protocol_error', `upstream protocol error: ${e.message ?? e.code ?? 'malformed response'}`, host);
-  }
-  if (e.code === 'UND_ERR_INVALID_ARG' || e.code === 'UND_ERR_NOT_SUPPORTED') {
-    return new UpstreamError('protocol_error', `request not sendable: ${e.message ?? ''}`, host);
-  }
-  return err;
+function line(k: string, v: string): string {
+  if (INVALID_VALUE.test(v)) throw new UpstreamError('protocol_error', `request not sendable: invalid character in header ${k}`);
+  return `${k}: ${v}\r\n`;
 }
 
+/**
+ * The request head in HTTP/1.1: `host` first, the connection's own headers dropped, and the body's framing
+ * (content-length of a Buffer, the declared length or chunked for a stream). Throws UpstreamError
+ * protocol_error for a method, path or header that cannot be sent.
+ */
+export function requestHead(method: string, path: string, headers: OutgoingHeaders, body: UpstreamHttpRequest['body']): string {
+  if (!TOKEN.test(method)) throw new UpstreamError('protocol_error', `request not sendable: invalid method ${JSON.stringify(method)}`);
+  if (path === '' || INVALID_TARGET.test(path)) throw new UpstreamError('protocol_error', `request not sendable: invalid path ${JSON.stringify(path.slice(0, 80))}`);
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  const host = headers.host;
+  if (host !== undefined) head += line('host', Array.isArray(host) ? (host[0] ?? '') : host);
+  for (const k in headers) {
+    if (k === 'host' || k === 'content-length' || CONNECTION_HEADERS.has(k)) continue;
+    const v = headers[k];
+    if (v === undefined) continue;
+    checkName(k);
+    if (typeof v === 'string') head += line(k, v);
+    else for (const x of v) head += line(k, x);
+  }
+  const declared = headers['content-length'];
+  if (body === null) {
+    if (PAYLOAD_METHODS.has(method) || declared !== undefined) head += 'content-length: 0\r\n';
+  } else if (Buffer.isBuffer(body)) head += `content-length: ${body.length}\r\n`;
+  else if (declared !== undefined) head += line('content-length', Array.isArray(declared) ? (declared[0] ?? '') : declared);
+  else head += 'transfer-encoding: chunked\r\n';
+  return `${head}\r\n`;
+}
+
+function ignore(): void {
+  // see ResponseBody
+}
+
+/** The response body handed to the router: reading it resumes the socket the connection paused. */
 class ResponseBody extends Readable {
-  constructor(private readonly ex: Http1Exchange) {
+  constructor(private readonly conn: Http1Connection) {
     super({ highWaterMark: 64 * 1024 });
+    // A body can fail in the same read as its head, before the router has a listener: the error then
+    // waits in the stream for its reader instead of crashing the process.
+    this.on('error', ignore);
   }
   override _read(): void {
-    const c = this.ex.controller;
-    if (c?.paused) c.resume();
+    this.conn.resumeReading();
   }
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (!this.ex.completed) this.ex.controller?.abort(err ?? new Error('response body destroyed before it ended'));
+    this.conn.bodyDestroyed(this);
     cb(err);
   }
 }
 
-/** One request on the connection; it is its own undici dispatch handler (no closures per request). */
-class Http1Exchange implements Dispatcher.DispatchHandler {
-  controller: Dispatcher.DispatchController | undefined;
-  completed = false;
-  private body: ResponseBody | undefined;
-
-  constructor(private readonly conn: Http1Connection, private readonly pr: PoolRequest) {}
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    this.pr.abortHook = (reason) => controller.abort(reason instanceof Error ? reason : new Error(String(reason)));
-    if (this.pr.req.signal.aborted) this.pr.abortHook(this.pr.req.signal.reason);
-  }
-
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200 && statusCode !== 101) return; // 100-continue and other informational heads
-    const conn = headers.connection;
-    if (typeof conn === 'string' && conn.toLowerCase().includes('close')) this.conn.reuse = false;
-    this.body = new ResponseBody(this);
-    this.pr.resolve({ statusCode, headers, body: this.body, trailers: NO_TRAILERS, ...(this.conn.localAddress ? { localAddress: this.conn.localAddress } : {}) });
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.body && !this.body.push(chunk)) controller.pause();
-  }
-
-  onResponseEnd(): void {
-    this.body?.push(null);
-    this.complete();
-  }
-
-  onResponseError(_c: Dispatcher.DispatchController | undefined, err: Error): void {
-    const signal = this.pr.req.signal;
-    const mapped = signal.aborted ? signal.reason : mapUndiciError(err, this.conn.host);
-    if (!this.pr.fail(mapped) && this.body && !this.body.destroyed) this.body.destroy(mapped instanceof Error ? mapped : err);
-    this.complete();
-  }
-
-  private complete(): void {
-    if (this.completed) return;
-    this.completed = true;
-    this.pr.finish();
-    this.conn.exchangeDone();
-  }
-}
-
-export class Http1Connection implements PoolConnection {
+export class Http1Connection implements PoolConnection, ParserEvents {
   state: ConnState = 'connecting';
   inReady = false;
   readonly initialCapacity = 1;
   readonly host: HostImpl;
   localAddress: string | undefined;
-  /** False once the server said `connection: close` or max_requests_per_connection is reached. */
+  /** False once the server said `connection: close`, max_requests_per_connection is reached, or framing failed. */
   reuse = true;
-  private client: Client | undefined;
-  private current: Http1Exchange | undefined;
+  private socket: Socket | undefined;
+  private readonly parser: ResponseParser;
+  /** The request in flight and its response body (once the head arrived). */
+  private pr: PoolRequest | undefined;
+  private body: ResponseBody | undefined;
+  /** The request, body included, is on the wire (a connection is reusable only then). */
+  private requestSent = true;
   private served = 0;
-  private socketGone = false;
-  private preconnected: Socket | undefined;
+  private socketClosed = false;
+  private pausedForBody = false;
+  private keepAliveMs: number;
+  private idleSince = 0;
+  private idleTimer: Timer | undefined;
+  private idleDeadline = 0;
+  private readonly onData = (chunk: Buffer): void => this.read(chunk);
+  private readonly onClose = (): void => this.socketGone();
+  private readonly onError = (): void => undefined; // 'close' follows and says what it means
+  private readonly onAbort = (reason: unknown): void => {
+    this.reuse = false;
+    this.failExchange(abortError(reason));
+  };
 
   constructor(private readonly opts: ConnectionOptions) {
     this.host = opts.host;
+    this.parser = new ResponseParser(this);
+    this.keepAliveMs = opts.info.idleTimeoutMs ?? DEFAULT_IDLE_MS;
   }
 
   available(): number {
-    return this.state === 'ready' && this.current === undefined && this.reuse ? 1 : 0;
+    return this.state === 'ready' && this.pr === undefined && this.reuse ? 1 : 0;
   }
 
   active(): number {
-    return this.current ? 1 : 0;
+    return this.pr ? 1 : 0;
   }
 
-  private connectOptions(): Parameters<typeof connectSocket>[1] {
+  start(): void {
     const { info, clock } = this.opts;
-    return {
+    connectSocket(this.host, {
       cluster: info.name,
       timeoutMs: info.connectTimeoutMs,
       clock,
       ...(info.bindAddress ? { localAddress: info.bindAddress } : {}),
       ...(info.tcpKeepaliveSec !== undefined ? { keepAliveSec: info.tcpKeepaliveSec } : {}),
-    };
-  }
-
-  start(): void {
-    connectSocket(this.host, this.connectOptions()).then(
+    }).then(
       (socket) => {
         if (this.state === 'closed') {
           socket.destroy();
           return;
         }
-        this.preconnected = socket;
+        this.socket = socket;
         this.localAddress = socketLocalAddress(socket);
-        const idle = this.opts.info.idleTimeoutMs ?? 3_600_000;
-        const h = this.host;
-        const origin = h.pipe !== undefined ? 'http://localhost' : h.address.includes(':') ? `http://[${h.address}]:${h.port}` : `http://${h.address}:${h.port}`;
-        const client = new Client(origin, {
-          connect: (_o, cb) => this.connector(cb),
-          pipelining: 1,
-          // Idle connections close after the cluster's idle_timeout, or sooner when the server's
-          // Keep-Alive hint says it will close them (minus a second), so we never race its close.
-          keepAliveTimeout: idle,
-          keepAliveMaxTimeout: idle,
-          keepAliveTimeoutThreshold: 1000,
-          headersTimeout: 0,
-          bodyTimeout: 0,
-          // Envoy's default max_response_headers_kb.
-          maxHeaderSize: 60 * 1024,
-        });
-        client.on('disconnect', () => this.onDisconnect());
-        client.on('connect', () => {
-          this.socketGone = false;
-        });
-        this.client = client;
+        socket.on('data', this.onData);
+        socket.on('error', this.onError);
+        socket.on('close', this.onClose);
         this.state = 'ready';
+        this.markIdle();
         this.opts.events.onConnected(this);
       },
       (err: unknown) => {
@@ -193,75 +176,245 @@ export class Http1Connection implements PoolConnection {
     );
   }
 
-  /** undici's connector: the socket we opened first, a fresh one if undici must reconnect for a queued request. */
-  private connector(cb: (...args: [null, Socket] | [Error, null]) => void): void {
-    const s = this.preconnected;
-    // undici ignores a connector that answers synchronously (it is still inside its resume loop).
-    if (s) {
-      this.preconnected = undefined;
-      queueMicrotask(() => cb(null, s));
-      return;
-    }
-    if (this.state === 'closed') {
-      queueMicrotask(() => cb(new UpstreamError('reset', 'connection termination', this.host), null));
-      return;
-    }
-    connectSocket(this.host, this.connectOptions()).then(
-      (sock) => {
-        this.localAddress = socketLocalAddress(sock);
-        cb(null, sock);
-      },
-      (err: unknown) => cb(err instanceof Error ? err : new Error(String(err)), null),
-    );
-  }
-
   dispatch(pr: PoolRequest): void {
-    const client = this.client;
-    if (!client) throw new Error('dispatch on a connection that is not ready');
+    const socket = this.socket;
+    if (!socket || this.state !== 'ready') throw new Error('dispatch on a connection that is not ready');
     pr.state = 'dispatched';
-    const ex = new Http1Exchange(this, pr);
-    this.current = ex;
+    this.pr = pr;
     this.served++;
     const max = this.opts.info.maxRequestsPerConnection;
     if (max !== undefined && this.served >= max) {
       this.reuse = false;
       this.opts.log?.debug('connection reached max_requests_per_connection', { cluster: this.opts.info.name, host: this.host.key });
     }
+    pr.abortHook = this.onAbort;
     const { req } = pr;
-    client.dispatch(
-      { path: req.path, method: req.method, headers: http1Headers(req.headers), body: req.body, headersTimeout: 0, bodyTimeout: 0, blocking: true },
-      ex,
-    );
+    if (req.signal.aborted) {
+      this.onAbort(req.signal.reason);
+      return;
+    }
+    let head: string;
+    try {
+      head = requestHead(req.method, req.path, req.headers, req.body);
+    } catch (err) {
+      // nothing was written: the connection stays usable
+      this.failExchange(err instanceof UpstreamError ? err : new UpstreamError('protocol_error', `request not sendable: ${(err as Error).message}`, this.host));
+      return;
+    }
+    this.parser.expect(req.method === 'HEAD');
+    const body = req.body;
+    if (body === null) {
+      this.requestSent = true;
+      socket.write(head, 'latin1');
+    } else if (Buffer.isBuffer(body)) {
+      this.requestSent = true;
+      if (body.length <= COALESCE_BYTES) {
+        const buf = Buffer.allocUnsafe(head.length + body.length);
+        buf.write(head, 0, 'latin1');
+        body.copy(buf, head.length);
+        socket.write(buf);
+      } else {
+        socket.cork();
+        socket.write(head, 'latin1');
+        socket.write(body);
+        socket.uncork();
+      }
+    } else {
+      this.requestSent = false;
+      socket.write(head, 'latin1');
+      this.streamBody(socket, pr, body, req.headers['content-length'] === undefined);
+    }
   }
 
-  /** Called by the exchange when its request is over. */
-  exchangeDone(): void {
-    this.current = undefined;
-    if (this.state === 'closed') return;
-    if (!this.reuse || this.socketGone || this.state === 'draining') {
+  /** Writes a streamed request body (chunked unless its length was declared), with backpressure. */
+  private streamBody(socket: Socket, pr: PoolRequest, body: Readable, chunked: boolean): void {
+    const onDrain = (): void => {
+      body.resume();
+    };
+    const cleanup = (): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      socket.off('drain', onDrain);
+    };
+    const onData = (c: Buffer): void => {
+      if (this.pr !== pr || this.socketClosed) {
+        cleanup();
+        return;
+      }
+      if (c.length === 0) return;
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${c.length.toString(16)}\r\n`, 'latin1');
+        socket.write(c);
+        ok = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else ok = socket.write(c);
+      if (!ok) {
+        body.pause();
+        socket.once('drain', onDrain);
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      if (this.pr !== pr) return;
+      if (chunked && !this.socketClosed) socket.write('0\r\n\r\n', 'latin1');
+      this.requestSent = true;
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      if (this.pr !== pr) return;
+      this.reuse = false;
+      this.failExchange(new UpstreamError('reset', `request body failed: ${err.message}`, this.host));
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  }
+
+  // ---- the response (ParserEvents) ----
+
+  private read(chunk: Buffer): void {
+    if (!this.pr) {
+      // bytes nobody asked for: this connection cannot be trusted with another request
+      this.reuse = false;
       this.closeNow();
       return;
     }
+    try {
+      this.parser.execute(chunk);
+    } catch (err) {
+      this.reuse = false;
+      const detail = err instanceof ParseError ? err.message : String((err as Error).message);
+      this.failExchange(new UpstreamError('protocol_error', `upstream protocol error: ${detail}`, this.host));
+    }
+  }
+
+  onHead(head: ResponseHead): void {
+    const pr = this.pr;
+    if (!pr) return;
+    if (head.close) this.reuse = false;
+    if (head.keepAliveMs !== undefined) {
+      const ms = Math.min(this.opts.info.idleTimeoutMs ?? DEFAULT_IDLE_MS, head.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
+      if (ms <= 0) this.reuse = false;
+      else this.keepAliveMs = ms;
+    }
+    const body = new ResponseBody(this);
+    this.body = body;
+    pr.resolve({ statusCode: head.statusCode, headers: head.headers, body, trailers: NO_TRAILERS, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
+  }
+
+  onBody(chunk: Buffer): void {
+    const body = this.body;
+    if (!body || body.destroyed) return;
+    if (!body.push(chunk) && !this.pausedForBody) {
+      this.pausedForBody = true;
+      this.socket?.pause();
+    }
+  }
+
+  onComplete(rest: number): void {
+    if (rest > 0) this.reuse = false; // the server sent more than the response
+    this.body?.push(null);
+    this.complete();
+  }
+
+  /** The reader wants more of the body. */
+  resumeReading(): void {
+    if (!this.pausedForBody) return;
+    this.pausedForBody = false;
+    this.socket?.resume();
+  }
+
+  /** The response body was destroyed (by its reader, or an abort): an unfinished exchange ends the connection. */
+  bodyDestroyed(body: ResponseBody): void {
+    if (body !== this.body || !this.pr) return;
+    this.reuse = false;
+    this.complete();
+  }
+
+  /** Fails the exchange in flight: its promise if no response came yet, else its response body. */
+  private failExchange(err: unknown): void {
+    const pr = this.pr;
+    if (!pr) return;
+    const body = this.body;
+    if (!pr.fail(err) && body && !body.destroyed) body.destroy(err instanceof Error ? err : new Error(String(err)));
+    if (this.pr === pr) this.complete();
+  }
+
+  /** The exchange is over: release its accounting, then reuse or close the connection. */
+  private complete(): void {
+    const pr = this.pr;
+    if (!pr) return;
+    this.pr = undefined;
+    this.body = undefined;
+    pr.abortHook = undefined;
+    if (this.pausedForBody) {
+      this.pausedForBody = false;
+      this.socket?.resume();
+    }
+    pr.finish();
+    if (this.state === 'closed') return;
+    if (!this.reuse || this.socketClosed || this.state === 'draining' || !this.requestSent || !this.parser.done) {
+      this.closeNow();
+      return;
+    }
+    this.markIdle();
     this.opts.events.onStreamDone(this);
   }
 
-  private onDisconnect(): void {
-    this.socketGone = true;
-    if (!this.current) this.closeNow();
+  private socketGone(): void {
+    this.socketClosed = true;
+    const pr = this.pr;
+    if (pr) {
+      if (this.parser.untilClose) this.parser.finish();
+      if (this.pr === pr) {
+        const signal = pr.req.signal;
+        this.failExchange(signal.aborted ? abortError(signal.reason) : new UpstreamError('reset', 'connection termination', this.host));
+      }
+    }
+    this.closeNow();
+  }
+
+  // ---- idle timeout ----
+
+  private markIdle(): void {
+    const now = this.opts.clock.now();
+    this.idleSince = now;
+    const deadline = now + this.keepAliveMs;
+    if (this.idleTimer && this.idleDeadline <= deadline) return; // the armed timer re-checks when it fires
+    this.armIdle(this.keepAliveMs);
+  }
+
+  private armIdle(ms: number): void {
+    this.idleTimer?.cancel();
+    this.idleDeadline = this.opts.clock.now() + ms;
+    this.idleTimer = this.opts.clock.setTimer(ms, () => {
+      this.idleTimer = undefined;
+      if (this.state !== 'ready' || this.pr) return; // busy: re-armed when it is idle again
+      const left = this.idleSince + this.keepAliveMs - this.opts.clock.now();
+      if (left > 0) this.armIdle(left);
+      else this.closeNow();
+    });
   }
 
   close(): void {
     if (this.state === 'closed') return;
-    if (!this.current) this.closeNow();
+    if (!this.pr) this.closeNow();
     else this.state = 'draining';
   }
 
   private closeNow(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.preconnected?.destroy();
-    this.preconnected = undefined;
-    this.client?.destroy().catch(() => undefined);
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    const socket = this.socket;
+    if (socket) {
+      socket.off('data', this.onData);
+      socket.destroy();
+    }
     this.opts.events.onClosed(this);
   }
 }

@@ -1,4 +1,4 @@
-// What a host pool and its connections (HTTP/1.1 via undici, HTTP/2 via node:http2) say to each other;
+// What a host pool and its connections (HTTP/1.1 on our own sockets, HTTP/2 via node:http2) say to each other;
 // one PoolRequest per upstream request carries its promise, abort hook and accounting. Never throws.
 
 import type { UpstreamHttpRequest, UpstreamHttpResponse } from '../types.ts';
