@@ -5,7 +5,7 @@
 
 import type { PushContext } from './model/push-context.ts';
 import type { ProxyInfo, SidecarScope } from './model/sidecar-scope.ts';
-import { pushCacheFor, type ScopeEntry } from './push-cache.ts';
+import { internResources, pushCacheFor, type ScopeEntry } from './push-cache.ts';
 import { buildInboundClusters, type EnvoyCluster } from './translate/clusters.ts';
 import type { ClusterLoadAssignment } from './translate/endpoints.ts';
 import { buildInboundListeners, type EnvoyListener } from './translate/listeners.ts';
@@ -34,10 +34,10 @@ export class ProxyBundle {
     return this.entry.scope;
   }
   get inboundClusters(): EnvoyCluster[] {
-    return (this.#inboundClusters ??= buildInboundClusters(this.proxy, this.push, this.scope));
+    return (this.#inboundClusters ??= internResources(this.push, buildInboundClusters(this.proxy, this.push, this.scope)));
   }
   get inboundListeners(): EnvoyListener[] {
-    return (this.#inboundListeners ??= buildInboundListeners(this.proxy, this.push, this.scope));
+    return (this.#inboundListeners ??= internResources(this.push, buildInboundListeners(this.proxy, this.push, this.scope)));
   }
   /** Outbound, inbound, then the static clusters (as buildClusters orders them). */
   get clusters(): EnvoyCluster[] {

@@ -59,7 +59,7 @@ export class ScopeEntry {
     return (this.#endpoints ??= buildEndpoints(this.outboundClusters, this.#cache.push, this.scope));
   }
   get outboundListeners(): EnvoyListener[] {
-    return (this.#listeners ??= buildOutboundListeners(this.proxy, this.#cache.push, this.scope));
+    return (this.#listeners ??= internResources(this.#cache.push, buildOutboundListeners(this.proxy, this.#cache.push, this.scope)));
   }
   get routes(): EnvoyRouteConfiguration[] {
     return (this.#routes ??= buildRoutes(this.proxy, this.#cache.push, this.scope, this.#cache.virtualHosts));
@@ -134,6 +134,39 @@ export class PushCache {
   get staticClusters(): EnvoyCluster[] {
     return (this.#static ??= staticClusters(this.push));
   }
+}
+
+/**
+ * Per-proxy resources (inbound clusters and listeners) interned by content: proxies with the same
+ * inbound side, in this push or the one before, share one object, so the ADS server encodes it once
+ * and sees it unchanged from one push to the next. Entries not used during a whole push context go.
+ */
+class ContentInterner {
+  #current = new Map<string, object>();
+  #previous = new Map<string, object>();
+  #push: PushContext | undefined;
+
+  intern<T extends object>(push: PushContext, obj: T): T {
+    if (push !== this.#push) {
+      this.#push = push;
+      this.#previous = this.#current;
+      this.#current = new Map();
+    }
+    const key = JSON.stringify(obj);
+    let known = this.#current.get(key);
+    if (!known) {
+      known = this.#previous.get(key) ?? obj;
+      this.#current.set(key, known);
+    }
+    return known as T;
+  }
+}
+
+const interner = new ContentInterner();
+
+/** `list` with each resource replaced by an equal one already generated, when there is one. */
+export function internResources<T extends object>(push: PushContext, list: readonly T[]): T[] {
+  return list.map((r) => interner.intern(push, r));
 }
 
 const caches = new WeakMap<PushContext, PushCache>();
