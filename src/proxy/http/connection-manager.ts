@@ -11,6 +11,7 @@ import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { ProxyContext } from '../context.ts';
 import type { CompiledChain, CompiledListener, HttpChain } from '../config/listeners.ts';
 import { addFlag, newStreamInfo, type StreamInfo } from '../stream-info.ts';
+import { Cancellation } from '../upstream/cancel.ts';
 import { UpstreamError, type LbContext, type OutgoingHeaders, type UpstreamHttpResponse } from '../upstream/types.ts';
 import { applyHeaderOps, forwardableHeaders, forwardableResponseHeaders, headerValue } from './headers.ts';
 import { noteLocalReply, replies, type LocalReply } from './local-reply.ts';
@@ -177,42 +178,19 @@ export class HttpConnectionManager {
     const { info, method, path, authority, requestId, header } = this.#startStream(req, conn);
     const h = req.headers;
 
-    let finished = false;
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      info.endTime = ctx.now();
-      ctx.report(info, chain.accessLog);
-    };
-    res.on('finish', finish);
-    res.on('close', () => {
+    // 'close' comes once the response is finished or the client is gone: the one report either way
+    const downstream = new Cancellation();
+    res.once('close', () => {
       if (!res.writableFinished) {
         addFlag(info, 'DC');
         // Envoy's details for a client that left before its response (kept when one had started)
         info.responseCodeDetails ??= 'downstream_remote_disconnect';
+        downstream.abort();
       }
-      finish();
+      info.endTime = ctx.now();
+      ctx.report(info, chain.accessLog);
     });
-    const downstream = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) downstream.abort();
-    });
-
-    const sendLocal = (reply: LocalReply): void => {
-      const headers = noteLocalReply(info, reply);
-      if (reply.status === 0) {
-        res.destroy();
-        return;
-      }
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (requestId) headers['x-request-id'] = requestId;
-      res.writeHead(reply.status, headers);
-      info.bytesSent += Buffer.byteLength(reply.body);
-      res.end(reply.body);
-    };
+    const sendLocal = (reply: LocalReply): void => sendLocalReply(res, info, requestId, reply);
 
     // ---- route ----
     const table = chain.inlineRoutes ?? (chain.routeConfigName !== undefined ? ctx.routeTable(chain.routeConfigName) : undefined);
@@ -248,7 +226,7 @@ export class HttpConnectionManager {
       if (f.delayMs !== undefined && f.delayFraction > 0 && ctx.random() < f.delayFraction) {
         addFlag(info, 'DI');
         await new Promise((r) => setTimeout(r, f.delayMs));
-        if (downstream.signal.aborted) return;
+        if (downstream.aborted) return;
       }
       if (f.abortStatus !== undefined && f.abortFraction > 0 && ctx.random() < f.abortFraction) {
         sendLocal(replies.faultAbort(f.abortStatus, action.routeName));
@@ -331,7 +309,7 @@ export class HttpConnectionManager {
       mc.request(mh, { method, path: upstreamPath, headers: mheaders, body, signal: AbortSignal.timeout(action.timeoutMs || 15_000) }).then((r) => r.body.resume(), () => undefined);
     }
 
-    const outcome = await callUpstream({ ctx, action, clusterName: picked.name, upstream, method, path: upstreamPath, headers, body, lb, info, downstream: downstream.signal });
+    const outcome = await callUpstream({ ctx, action, clusterName: picked.name, upstream, method, path: upstreamPath, headers, body, lb, info, downstream });
     if (outcome.kind === 'reply') {
       sendLocal(outcome.reply);
       return;
@@ -364,6 +342,20 @@ export class HttpConnectionManager {
     info.responseCode = up.statusCode;
     info.responseCodeDetails = 'via_upstream';
     info.responseHeader = (n) => headerValue(up.headers, n);
+    const full = up.fullBody;
+    if (full !== undefined) {
+      // The whole body is here (HTTP/1.1 upstream, no trailers): head and body go out in one write.
+      try {
+        res.writeHead(up.statusCode, headers as http.OutgoingHttpHeaders);
+      } catch (err) {
+        noteLocalReply(info, replies.badRequest(`invalid upstream response headers: ${(err as Error).message}`));
+        res.destroy();
+        return;
+      }
+      info.bytesSent += full.length;
+      res.end(full);
+      return;
+    }
     let trailers: Record<string, string> = {};
     info.responseTrailer = (n) => trailers[n];
     try {
@@ -504,6 +496,19 @@ export class HttpConnectionManager {
     up.on('error', end);
     socket.on('error', end);
   }
+}
+
+/** Answers with a proxy-made response (or resets the stream: status 0, or headers already sent). */
+function sendLocalReply(res: AnyRes, info: StreamInfo, requestId: string | undefined, reply: LocalReply): void {
+  const headers = noteLocalReply(info, reply);
+  if (reply.status === 0 || res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (requestId) headers['x-request-id'] = requestId;
+  res.writeHead(reply.status, headers);
+  info.bytesSent += Buffer.byteLength(reply.body);
+  res.end(reply.body);
 }
 
 /** Reads a body into one Buffer when it is at most `max` bytes; else returns a stream replaying what was read. */

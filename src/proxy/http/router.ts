@@ -5,7 +5,8 @@
 import type { Readable } from 'node:stream';
 import type { ProxyContext } from '../context.ts';
 import { addFlag, type StreamInfo } from '../stream-info.ts';
-import { UpstreamError, type Host, type LbContext, type OutgoingHeaders, type UpstreamCluster, type UpstreamHttpResponse } from '../upstream/types.ts';
+import { Cancellation } from '../upstream/cancel.ts';
+import { UpstreamError, type AbortSignalLike, type Host, type LbContext, type OutgoingHeaders, type UpstreamCluster, type UpstreamHttpResponse } from '../upstream/types.ts';
 import { replies, type LocalReply } from './local-reply.ts';
 import type { RetryPolicy, RouterAction } from './route-action.ts';
 
@@ -24,7 +25,7 @@ export interface UpstreamCall {
   lb: LbContext;
   info: StreamInfo;
   /** Aborted when the downstream goes away. */
-  downstream: AbortSignal;
+  downstream: AbortSignalLike;
 }
 
 export type UpstreamOutcome =
@@ -72,7 +73,7 @@ function describeHostless(upstream: UpstreamCluster): string {
   return `all ${n} endpoint(s) are unhealthy or ejected by outlier detection`;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignalLike): Promise<void> {
   return new Promise((resolve) => {
     if (ms <= 0 || signal.aborted) return resolve();
     const t = setTimeout(done, ms);
@@ -107,32 +108,59 @@ export async function callUpstream(call: UpstreamCall): Promise<UpstreamOutcome>
   const policy = action.retry;
   const replayable = call.body === null || Buffer.isBuffer(call.body);
   const maxRetries = policy && replayable ? Math.max(0, policy.numRetries) : 0;
-  const tried = new Set<string>();
-  const global = new AbortController();
-  const onDownstreamAbort = (): void => global.abort(new Error('downstream gone'));
-  call.downstream.addEventListener('abort', onDownstreamAbort, { once: true });
+  const perTryMs = policy ? policy.perTryTimeoutMs : 0;
+  // Without a route or per-try timeout, only the downstream going away aborts an attempt: it is the attempt's
+  // signal. With one, each attempt gets a Cancellation that the downstream, the route timer and its own timer abort.
+  const timers = action.timeoutMs > 0 || perTryMs > 0;
+  let current: Cancellation | undefined;
   let timedOut = false;
-  const timer = action.timeoutMs > 0 ? setTimeout(() => { timedOut = true; global.abort(new Error('route timeout')); }, action.timeoutMs) : undefined;
+  /** Wakes a backoff sleep early (route timeout, downstream gone) when there are timers. */
+  let backoff: Cancellation | undefined;
+  const onDownstreamAbort = timers
+    ? (): void => {
+        current?.abort(new Error('downstream gone'));
+        backoff?.abort(new Error('downstream gone'));
+      }
+    : undefined;
+  if (onDownstreamAbort) call.downstream.addEventListener('abort', onDownstreamAbort, { once: true });
+  const timer = action.timeoutMs > 0
+    ? setTimeout(() => {
+        timedOut = true;
+        backoff?.abort(new Error('route timeout'));
+        current?.abort(new Error('route timeout'));
+      }, action.timeoutMs)
+    : undefined;
+  let tried: Set<string> | undefined;
   let retryReserved = false;
   let lastReply: LocalReply | undefined;
   let lastResponse: { response: UpstreamHttpResponse; host: Host } | undefined;
   try {
     for (let attempt = 1; ; attempt++) {
-      const lb: LbContext = policy?.previousHosts && tried.size > 0 ? { ...call.lb, previousHosts: tried } : call.lb;
+      const lb: LbContext = tried !== undefined ? { ...call.lb, previousHosts: tried } : call.lb;
       const host = upstream.chooseHost(lb);
       if (!host) return { kind: 'reply', reply: replies.noHealthyUpstream(call.clusterName, upstream.explainNoHost?.() ?? describeHostless(upstream)), attempts: attempt };
-      tried.add(host.key);
       info.upstreamHost = host.key;
-      const headers = action.attemptCountHeader ? { ...call.headers, [ATTEMPT_COUNT]: String(attempt) } : call.headers;
-      const perTry = new AbortController();
-      const onGlobal = (): void => perTry.abort(global.signal.reason);
-      global.signal.addEventListener('abort', onGlobal, { once: true });
+      // the headers object is this request's own (the connection manager built it): the count is set in place
+      if (action.attemptCountHeader) call.headers[ATTEMPT_COUNT] = attempt === 1 ? '1' : String(attempt);
+      let signal: AbortSignalLike = call.downstream;
       let perTryTimedOut = false;
-      const perTryTimer = policy && policy.perTryTimeoutMs > 0 ? setTimeout(() => { perTryTimedOut = true; perTry.abort(new Error('per-try timeout')); }, policy.perTryTimeoutMs) : undefined;
+      let perTryTimer: NodeJS.Timeout | undefined;
+      if (timers) {
+        const attemptSignal = new Cancellation();
+        current = attemptSignal;
+        signal = attemptSignal;
+        if (timedOut || call.downstream.aborted) attemptSignal.abort(new Error(timedOut ? 'route timeout' : 'downstream gone'));
+        if (perTryMs > 0) {
+          perTryTimer = setTimeout(() => {
+            perTryTimedOut = true;
+            attemptSignal.abort(new Error('per-try timeout'));
+          }, perTryMs);
+        }
+      }
       const started = ctx.now();
       let failure: UpstreamError | 'per_try_timeout' | undefined;
       try {
-        const response = await upstream.request(host, { method: call.method, path: call.path, headers, body: call.body, signal: perTry.signal });
+        const response = await upstream.request(host, { method: call.method, path: call.path, headers: call.headers, body: call.body, signal });
         info.upstreamServiceTimeMs = ctx.now() - started;
         if (response.localAddress) info.upstreamLocalAddress = response.localAddress;
         upstream.report(host, { kind: 'response', status: response.statusCode });
@@ -150,7 +178,7 @@ export async function callUpstream(call: UpstreamCall): Promise<UpstreamOutcome>
         if (perTryTimedOut) {
           failure = 'per_try_timeout';
           upstream.report(host, { kind: 'timeout' });
-          lastReply = replies.timeout(call.clusterName, policy?.perTryTimeoutMs ?? 0, action.routeName);
+          lastReply = replies.timeout(call.clusterName, perTryMs, action.routeName);
         } else {
           const ue = err instanceof UpstreamError ? err : new UpstreamError('reset', (err as Error).message, host);
           failure = ue;
@@ -161,7 +189,7 @@ export async function callUpstream(call: UpstreamCall): Promise<UpstreamOutcome>
         }
       } finally {
         if (perTryTimer) clearTimeout(perTryTimer);
-        global.signal.removeEventListener('abort', onGlobal);
+        current = undefined;
       }
       // decide whether to try again
       const canRetry = policy !== undefined && attempt <= maxRetries && (failure === undefined || retriableFailure(policy, failure));
@@ -179,16 +207,19 @@ export async function callUpstream(call: UpstreamCall): Promise<UpstreamOutcome>
         }
         retryReserved = true;
       }
+      if (policy.previousHosts) (tried ??= new Set()).add(host.key);
       lastResponse = failure === undefined ? lastResponse : undefined;
       info.retries = attempt;
       const base = policy.baseIntervalMs;
       const cap = Math.min(policy.maxIntervalMs, base * 2 ** (attempt - 1));
-      await sleep(Math.floor(ctx.random() * cap), global.signal);
+      if (timers) backoff = new Cancellation();
+      await sleep(Math.floor(ctx.random() * cap), backoff ?? call.downstream);
+      backoff = undefined;
       if (timedOut) return { kind: 'reply', reply: replies.timeout(call.clusterName, action.timeoutMs, action.routeName), attempts: attempt };
     }
   } finally {
     if (timer) clearTimeout(timer);
-    call.downstream.removeEventListener('abort', onDownstreamAbort);
+    if (onDownstreamAbort) call.downstream.removeEventListener('abort', onDownstreamAbort);
     if (retryReserved) upstream.releaseRetry();
   }
 }

@@ -105,6 +105,11 @@ export interface UpstreamHttpResponse {
    * response, a 204). The body stream may already have ended by the time the caller sees it.
    */
   endStream?: boolean;
+  /**
+   * The whole body, when it had arrived with the head (HTTP/1.1; trailers are then {}): the caller may send it
+   * as is instead of reading `body` (which then need not be made at all).
+   */
+  fullBody?: Buffer;
 }
 
 export interface CircuitBreakers {

@@ -15,7 +15,7 @@ import type { Logger } from '../../../common/log.ts';
 import type { Clock, Timer } from '../clock.ts';
 import type { ClusterConfig } from '../cluster-config.ts';
 import type { HostImpl } from '../host.ts';
-import { UpstreamError, type OutgoingHeaders, type UpstreamHttpRequest } from '../types.ts';
+import { UpstreamError, type OutgoingHeaders, type UpstreamHttpRequest, type UpstreamHttpResponse } from '../types.ts';
 import { connectSocket, socketLocalAddress } from './connect.ts';
 import { ParseError, ResponseParser, type ParserEvents, type ResponseHead } from './http1-parser.ts';
 import { abortError, CONNECTION_HEADERS, NO_TRAILERS, type ConnState, type PoolConnection, type PoolEvents, type PoolRequest } from './types.ts';
@@ -102,6 +102,34 @@ class ResponseBody extends Readable {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** A response whose body arrived with its head: the body stream is made only if someone asks for it. */
+class CompleteResponse implements UpstreamHttpResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly trailers = NO_TRAILERS;
+  readonly fullBody: Buffer;
+  localAddress?: string;
+  #body: Readable | undefined;
+
+  constructor(head: ResponseHead, body: Buffer) {
+    this.statusCode = head.statusCode;
+    this.headers = head.headers;
+    this.fullBody = body;
+  }
+
+  get body(): Readable {
+    if (!this.#body) {
+      const r = new Readable({ read: ignore });
+      if (this.fullBody.length > 0) r.push(this.fullBody);
+      r.push(null);
+      this.#body = r;
+    }
+    return this.#body;
+  }
+}
+
 export class Http1Connection implements PoolConnection, ParserEvents {
   state: ConnState = 'connecting';
   inReady = false;
@@ -115,6 +143,9 @@ export class Http1Connection implements PoolConnection, ParserEvents {
   /** The request in flight and its response body (once the head arrived). */
   private pr: PoolRequest | undefined;
   private body: ResponseBody | undefined;
+  /** A head parsed in the current read, not yet handed over (its body may complete in the same read). */
+  private head: ResponseHead | undefined;
+  private early: Buffer[] = [];
   /** The request, body included, is on the wire (a connection is reusable only then). */
   private requestSent = true;
   private served = 0;
@@ -286,26 +317,31 @@ export class Http1Connection implements PoolConnection, ParserEvents {
       this.parser.execute(chunk);
     } catch (err) {
       this.reuse = false;
+      this.head = undefined;
       const detail = err instanceof ParseError ? err.message : String((err as Error).message);
       this.failExchange(new UpstreamError('protocol_error', `upstream protocol error: ${detail}`, this.host));
+      return;
     }
+    // A head whose body goes on in later reads: hand it over with a stream of what came so far.
+    if (this.head) this.startStreaming();
   }
 
   onHead(head: ResponseHead): void {
-    const pr = this.pr;
-    if (!pr) return;
+    if (!this.pr) return;
     if (head.close) this.reuse = false;
     if (head.keepAliveMs !== undefined) {
       const ms = Math.min(this.opts.info.idleTimeoutMs ?? DEFAULT_IDLE_MS, head.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
       if (ms <= 0) this.reuse = false;
       else this.keepAliveMs = ms;
     }
-    const body = new ResponseBody(this);
-    this.body = body;
-    pr.resolve({ statusCode: head.statusCode, headers: head.headers, body, trailers: NO_TRAILERS, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
+    this.head = head;
   }
 
   onBody(chunk: Buffer): void {
+    if (this.head) {
+      this.early.push(chunk);
+      return;
+    }
     const body = this.body;
     if (!body || body.destroyed) return;
     if (!body.push(chunk) && !this.pausedForBody) {
@@ -316,8 +352,34 @@ export class Http1Connection implements PoolConnection, ParserEvents {
 
   onComplete(rest: number): void {
     if (rest > 0) this.reuse = false; // the server sent more than the response
-    this.body?.push(null);
+    const head = this.head;
+    if (head) {
+      // the whole response came in one read: no stream needed
+      this.head = undefined;
+      const early = this.early;
+      const full = early.length === 0 ? EMPTY : early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early);
+      if (early.length > 0) this.early = [];
+      const res = new CompleteResponse(head, full);
+      if (this.localAddress) res.localAddress = this.localAddress;
+      this.pr?.resolve(res);
+    } else this.body?.push(null);
     this.complete();
+  }
+
+  private startStreaming(): void {
+    const head = this.head;
+    const pr = this.pr;
+    this.head = undefined;
+    if (!head || !pr) return;
+    const body = new ResponseBody(this);
+    this.body = body;
+    for (const c of this.early) body.push(c);
+    this.early = [];
+    pr.resolve({ statusCode: head.statusCode, headers: head.headers, body, trailers: NO_TRAILERS, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
+    if (body.readableLength >= body.readableHighWaterMark && !this.pausedForBody) {
+      this.pausedForBody = true;
+      this.socket?.pause();
+    }
   }
 
   /** The reader wants more of the body. */
@@ -349,6 +411,8 @@ export class Http1Connection implements PoolConnection, ParserEvents {
     if (!pr) return;
     this.pr = undefined;
     this.body = undefined;
+    this.head = undefined;
+    if (this.early.length > 0) this.early = [];
     pr.abortHook = undefined;
     if (this.pausedForBody) {
       this.pausedForBody = false;
