@@ -10,7 +10,7 @@ import { buildInboundClusters, type EnvoyCluster } from './translate/clusters.ts
 import type { ClusterLoadAssignment } from './translate/endpoints.ts';
 import { buildInboundListeners, type EnvoyListener } from './translate/listeners.ts';
 import type { EnvoyRouteConfiguration } from './translate/routes.ts';
-import type { ConnectedProxy, GeneratedResource, Generator } from './xds/ads-server.ts';
+import { subscribedNames, type ConnectedProxy, type GeneratedResource, type Generator } from './xds/ads-server.ts';
 import type { PushRequest } from './xds/push-request.ts';
 import { TYPE_URLS } from '../xds/protos.ts';
 import { grpcGenerators } from './translate/grpc.ts';
@@ -82,7 +82,7 @@ const SECURITY_AND_TELEMETRY = ['PeerAuthentication', 'AuthorizationPolicy', 'Re
 const WORKLOAD_KINDS = ['Pod', 'Endpoints', 'EndpointSlice', 'WorkloadEntry'];
 
 function pick(resources: readonly Named[], names: readonly string[], key: 'name' | 'cluster_name' = 'name'): GeneratedResource[] {
-  const wanted = names.length === 0 || names.includes('*') ? undefined : new Set(names);
+  const wanted = subscribedNames(names);
   const out: GeneratedResource[] = [];
   for (const r of resources) {
     const name = String(r[key] ?? '');
@@ -113,7 +113,7 @@ function sidecarGenerators(): Generator<PushContext>[] {
       // encoded once per scope key: every proxy of the key gets the same bytes
       generate: (proxy, push, names) => {
         const routes = bundleFor(proxy, push).entry.encodedRoutes;
-        const wanted = names.length === 0 || names.includes('*') ? undefined : new Set(names);
+        const wanted = subscribedNames(names);
         return routes.filter((r) => !wanted || wanted.has(r.name));
       },
       affectedBy: unaffectedBy([...WORKLOAD_KINDS, ...SECURITY_AND_TELEMETRY]),

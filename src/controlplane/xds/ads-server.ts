@@ -200,15 +200,11 @@ interface DeltaWatch {
   known: Map<string, string>;
 }
 
+/** A resource on the wire with its name and content version, shared by every stream that gets it. */
 interface Encoded {
-  any: AnyWire;
-  version: string;
-}
-
-/** What a state-of-the-world stream was last sent of one type: a signature (full-state types) or versions by name. */
-interface SentState {
-  signature?: string;
-  versions?: Map<string, string>;
+  readonly name: string;
+  readonly any: AnyWire;
+  readonly version: string;
 }
 
 /** A response ready to write, and what to record once it is written. */
@@ -292,8 +288,11 @@ interface Connection<S> {
   readonly call: AdsStream;
   /** Present on delta streams. */
   readonly delta?: Map<string, DeltaWatch>;
-  /** State of the world: what each type's last responses carried. */
-  readonly sent: Map<string, SentState>;
+  /**
+   * State of the world: the resources of each type as the proxy holds them since our last response
+   * (everything generated then: what that response left out, the proxy already had).
+   */
+  readonly sent: Map<string, readonly Encoded[]>;
   /** Types to answer, in the order asked. */
   readonly requests: Map<string, RequestTask>;
   /** Completions of this stream's unflushed writes (each releases its share of the budget). */
@@ -310,9 +309,46 @@ function isWildcard(names: readonly string[]): boolean {
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
+  // clients resend their list in the same order: compare in order first
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  if (i === a.length) return true;
   const s = new Set(a);
   return b.every((n) => s.has(n));
+}
+
+const nameSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+/** The subscribed names as a set, built once per subscription list (the list is replaced, never changed). */
+export function subscribedNames(names: readonly string[]): ReadonlySet<string> | undefined {
+  if (isWildcard(names)) return undefined;
+  let set = nameSets.get(names);
+  if (!set) nameSets.set(names, (set = new Set(names)));
+  return set;
+}
+
+/** True when both hold the same resources, in the same order, at the same versions. */
+function sameResources(a: readonly Encoded[], b: readonly Encoded[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x !== y && (x?.version !== y?.version || x?.name !== y?.name)) return false;
+  }
+  return true;
+}
+
+/** The resources of `now` the proxy does not hold at that version (`held`: what it was last sent). */
+function changedSince(held: readonly Encoded[] | undefined, now: readonly Encoded[]): Encoded[] {
+  if (!held) return [...now];
+  // the usual case: the same names in the same order
+  let aligned = held.length === now.length;
+  for (let i = 0; aligned && i < now.length; i++) aligned = held[i]?.name === now[i]?.name;
+  if (aligned) return now.filter((e, i) => held[i]?.version !== e.version);
+  const versions = new Map(held.map((e) => [e.name, e.version]));
+  return now.filter((e) => versions.get(e.name) !== e.version);
 }
 
 function shortType(typeUrl: string): string {
@@ -625,21 +661,21 @@ export class AdsServer<S> {
   }
 
   /** Runs the generator for a watch; undefined (and the error recorded) when it or an encoding fails. */
-  #generate(conn: Connection<S>, typeUrl: string, snapshot: S, names: readonly string[]): Array<{ name: string; enc: Encoded }> | undefined {
+  #generate(conn: Connection<S>, typeUrl: string, snapshot: S, names: readonly string[]): Encoded[] | undefined {
     const gen = this.#generators.get(typeUrl);
     const watch = conn.watches.get(typeUrl);
     if (!gen || !watch) return undefined;
     try {
-      let produced = gen.generate(conn.proxy, snapshot, names);
-      if (!isWildcard(names)) {
-        const wanted = new Set(names);
-        produced = produced.filter((r) => wanted.has(r.name));
-      }
-      return produced.map((r) => {
+      const produced = gen.generate(conn.proxy, snapshot, names);
+      const wanted = subscribedNames(names);
+      const out: Encoded[] = [];
+      for (const r of produced) {
+        if (wanted && !wanted.has(r.name)) continue;
         const enc = this.#encode(r);
         if (enc.any.type_url !== typeUrl) throw new Error(`resource ${r.name} is a ${enc.any.type_url}, not a ${typeUrl}`);
-        return { name: r.name, enc };
-      });
+        out.push(enc);
+      }
+      return out;
     } catch (err) {
       // a partial state-of-the-world response would delete resources: send nothing, keep the old config
       const message = (err as Error).message;
@@ -660,10 +696,10 @@ export class AdsServer<S> {
     if (!produced) return undefined;
     const resources: DeltaDiscoveryResponse['resources'] = [];
     const present = new Set<string>();
-    for (const { name, enc } of produced) {
-      present.add(name);
-      if (d.known.get(name) === enc.version) continue;
-      resources.push({ name, version: enc.version, resource: enc.any });
+    for (const enc of produced) {
+      present.add(enc.name);
+      if (d.known.get(enc.name) === enc.version) continue;
+      resources.push({ name: enc.name, version: enc.version, resource: enc.any });
     }
     const removed = [...d.known.keys()].filter((n) => !present.has(n));
     for (const n of requested) if (!present.has(n) && !d.known.has(n)) removed.push(n); // "does not exist"
@@ -694,25 +730,18 @@ export class AdsServer<S> {
     if (!watch) return undefined;
     const produced = this.#generate(conn, typeUrl, snapshot, watch.names);
     if (!produced) return undefined;
-    const sent = conn.sent.get(typeUrl);
+    const held = conn.sent.get(typeUrl);
     let chosen = produced;
-    let commit: () => void;
-    if (FULL_STATE_TYPES.has(typeUrl) || !(typeUrl in TYPE_SHORT_NAMES)) {
-      const signature = signatureOf(produced);
-      if (!force && sent?.signature === signature) return undefined;
-      commit = () => conn.sent.set(typeUrl, { signature });
-    } else {
-      const prev = sent?.versions;
-      if (!force) {
-        chosen = produced.filter((p) => prev?.get(p.name) !== p.enc.version);
+    if (!force) {
+      if (FULL_STATE_TYPES.has(typeUrl) || !(typeUrl in TYPE_SHORT_NAMES)) {
+        if (held && sameResources(held, produced)) return undefined;
+      } else {
+        chosen = changedSince(held, produced);
         if (chosen.length === 0) return undefined;
       }
-      commit = () => {
-        if (force || !prev) conn.sent.set(typeUrl, { versions: new Map(produced.map((p) => [p.name, p.enc.version])) });
-        else for (const p of chosen) prev.set(p.name, p.enc.version);
-      };
     }
-    const anys = chosen.map((p) => p.enc.any);
+    const commit = (): void => void conn.sent.set(typeUrl, produced);
+    const anys = chosen.map((e) => e.any);
     const nonce = `${this.#nonceBase}-${++this.#nonceCount}`;
     const response: DiscoveryResponse = {
       version_info: version,
@@ -782,10 +811,11 @@ export class AdsServer<S> {
     let enc = this.#encoded.get(r.resource);
     if (!enc) {
       const any = encodeAny(r.resource as XdsObject);
-      enc = { any, version: r.version ?? createHash('sha1').update(any.value).digest('base64url').slice(0, 16) };
+      enc = { name: r.name, any, version: r.version ?? createHash('sha1').update(any.value).digest('base64url').slice(0, 16) };
       this.#encoded.set(r.resource, enc);
     }
-    return enc;
+    // one object under two names (a generator's choice) keeps both names apart
+    return enc.name === r.name ? enc : { ...enc, name: r.name };
   }
 
   // ---- pushes ------------------------------------------------------------------------------------
@@ -882,13 +912,6 @@ export class AdsServer<S> {
       conn.sending = false;
     }
   }
-}
-
-/** A version for a whole state-of-the-world response: changes when any resource, or their order, does. */
-function signatureOf(produced: ReadonlyArray<{ enc: Encoded }>): string {
-  const h = createHash('sha1');
-  for (const p of produced) h.update(p.enc.version);
-  return h.digest('base64url');
 }
 
 /** `host:port` or `[v6]:port` for the listener; an empty host is every address. */

@@ -1,6 +1,7 @@
 // Encodes the ADS server's responses as chunks for the transport: a DiscoveryResponse's small fields and small resources are copied into one buffer, while large encoded resources are passed by reference (the same bytes go to every proxy that gets them, never copied). Throws only on a response that is not a DiscoveryResponse object.
 
 import { adsServiceDefinition, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../xds/ads-service.ts';
+import type { AnyWire } from '../../xds/protos.ts';
 
 /** Encoded resources at least this large are written by reference rather than copied. */
 export const SHARED_CHUNK_MIN = 16 * 1024;
@@ -35,22 +36,39 @@ function writeString(buf: Buffer, at: number, tag: number, s: string): number {
   return at + buf.write(s, at, 'utf8');
 }
 
+/** What precedes an Any's value in a DiscoveryResponse: the resources tag, the Any's length, its type_url, the value's tag and length. */
+const anyHeads = new WeakMap<AnyWire, Buffer>();
+
+function anyHead(a: AnyWire): Buffer {
+  let head = anyHeads.get(a);
+  if (!head) {
+    const url = stringFieldSize(a.type_url);
+    const any = url + 1 + varintSize(a.value.length) + a.value.length;
+    head = Buffer.allocUnsafe(1 + varintSize(any) + url + 1 + varintSize(a.value.length));
+    head[0] = 0x12;
+    let at = writeVarint(head, 1, any);
+    at = writeString(head, at, 0x0a, a.type_url);
+    head[at++] = 0x12;
+    writeVarint(head, at, a.value.length);
+    anyHeads.set(a, head);
+  }
+  return head;
+}
+
 /**
  * The bytes of envoy.service.discovery.v3.DiscoveryResponse — version_info (1), resources (2, each an
  * Any of type_url (1) and value (2)), type_url (4), nonce (5), control_plane (6, its identifier (1)) —
  * as chunks whose concatenation is what protobufjs encodes. Large resource values are chunks of their
- * own (the caller's bytes, which must not change until written).
+ * own (the caller's bytes, which must not change until written); the framing of each resource is
+ * computed once per resource object.
  */
 export function discoveryResponseChunks(r: DiscoveryResponse): Uint8Array[] {
-  const urlSizes = new Map<string, number>();
-  const anySizes: number[] = [];
   let copied = stringFieldSize(r.version_info) + stringFieldSize(r.type_url) + stringFieldSize(r.nonce);
+  const heads: Buffer[] = [];
   for (const a of r.resources) {
-    let url = urlSizes.get(a.type_url);
-    if (url === undefined) urlSizes.set(a.type_url, (url = stringFieldSize(a.type_url)));
-    const any = url + 1 + varintSize(a.value.length) + a.value.length;
-    anySizes.push(any);
-    copied += 1 + varintSize(any) + any - (a.value.length >= SHARED_CHUNK_MIN ? a.value.length : 0);
+    const head = anyHead(a);
+    heads.push(head);
+    copied += head.length + (a.value.length >= SHARED_CHUNK_MIN ? 0 : a.value.length);
   }
   let cp = 0;
   if (r.control_plane) {
@@ -62,11 +80,9 @@ export function discoveryResponseChunks(r: DiscoveryResponse): Uint8Array[] {
   let from = 0;
   let at = writeString(buf, 0, 0x0a, r.version_info);
   r.resources.forEach((a, i) => {
-    buf[at++] = 0x12;
-    at = writeVarint(buf, at, anySizes[i] ?? 0);
-    at = writeString(buf, at, 0x0a, a.type_url);
-    buf[at++] = 0x12;
-    at = writeVarint(buf, at, a.value.length);
+    const head = heads[i] ?? anyHead(a);
+    buf.set(head, at);
+    at += head.length;
     if (a.value.length >= SHARED_CHUNK_MIN) {
       chunks.push(buf.subarray(from, at), a.value);
       from = at;
