@@ -22,8 +22,15 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TSMESH_BIN = join(REPO_ROOT, 'bin', 'tsmesh');
 export const PROXY_UID = 1337;
 
-/** Node flags the sidecar runs with (docs/proxy.md, "Memory"). TSMESH_PROXY_NODE_FLAGS replaces them (space-separated; set but empty: none). */
-export const SIDECAR_NODE_FLAGS: readonly string[] = [];
+/**
+ * Node flags the sidecar runs with (docs/proxy.md, "Memory"; workers of --concurrency N inherit them):
+ * - a 1 MB young generation (semi-space): V8's grows to 16 MB under load, 32 MB held for good;
+ * - the old generation's limit at 1.2x what survived the last full collection (V8's own floor of live + 8 MB still
+ *   applies) instead of up to 4x: under load it otherwise fills with promoted garbage up to 40-60 MB;
+ * - one V8 background thread instead of four (a sidecar has about one core; each thread keeps a malloc arena).
+ * TSMESH_PROXY_NODE_FLAGS replaces them (space-separated; set but empty: none).
+ */
+export const SIDECAR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--heap-growing-percent=20', '--v8-pool-size=1'];
 
 /** The sidecar's node flags: TSMESH_PROXY_NODE_FLAGS when set, else SIDECAR_NODE_FLAGS. */
 export function sidecarNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
