@@ -12,7 +12,9 @@ import {
 import { formatNodeId } from '../../xds/node.ts';
 import { decodeAny, encodeMessage, TYPE_URLS } from '../../xds/protos.ts';
 import type { Logger } from '../../common/log.ts';
-import { AdsServer, XDS_EVENTS, type AdsServerOptions, type ConnectedProxy, type Generator, type XdsNackEvent, type XdsPushEvent } from './ads-server.ts';
+import {
+  AdsServer, XDS_EVENTS, type AdsServerOptions, type ConnectedProxy, type GeneratedResource, type Generator, type TypeSyncStatus, type XdsNackEvent, type XdsPushEvent,
+} from './ads-server.ts';
 import { FakeClock } from './fake-clock.ts';
 import type { PushRequest } from './push-request.ts';
 
@@ -757,6 +759,46 @@ describe('ADS server stop', () => {
     } finally {
       peer?.destroy();
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('ADS server flow control', () => {
+  // bounded: without the stall, the second proxy would wait forever
+  it('holds other streams back while the unflushed bytes exceed the budget, and lets them go once a stuck peer stalls', { timeout: 30_000 }, async () => {
+    const pad = 'x'.repeat(2 ** 20);
+    const cluster = (name: string, metadata?: object): GeneratedResource => ({
+      name,
+      resource: { '@type': TYPE_URLS.CLUSTER, name, type: 'STATIC', connect_timeout: '1s', ...(metadata ? { metadata } : {}) },
+    });
+    // 48 MiB for the stuck peer: more than the loopback buffers hold, so its write never flushes
+    const big = Array.from({ length: 48 }, (_, i) => cluster(`c${i}`, { filter_metadata: { pad: { v: pad } } }));
+    const gens: Generator<Snap>[] = [{ typeUrl: TYPE_URLS.CLUSTER, generate: (p) => (p.podName === 'stuck-1' ? big : [cluster('small')]) }];
+    const h = await startHarness({ gens, maxBytesInFlight: 2 ** 20, stalledWriteMs: 5000 });
+    const peer = connect({ port: h.port, host: '127.0.0.1' });
+    peer.on('error', () => undefined);
+    const p = new TestProxy(h.port);
+    const until = async (cond: () => boolean): Promise<void> => {
+      while (!cond()) await new Promise((r) => setTimeout(r, 5));
+    };
+    try {
+      await once(peer, 'connect');
+      const first = once(peer, 'data');
+      peer.write(rawAdsRequest());
+      await first;
+      peer.pause();
+      await until(() => h.server.bytesInFlight > 2 ** 20);
+      p.subscribe(TYPE_URLS.CLUSTER);
+      const status = (): TypeSyncStatus | undefined => h.server.syncStatus().find((s) => s.proxyId === p.id)?.types.find((t) => t.type === 'CDS');
+      await until(() => status()?.names !== undefined && h.server.proxies().some((x) => x.id === p.id && x.watches.has(TYPE_URLS.CLUSTER)));
+      assert.equal(status()?.state, 'NOT SENT', 'the answer waits for the budget the stuck peer holds');
+      h.clock.advance(5000);
+      const r = await p.next();
+      assert.deepEqual(names(r), ['small']);
+    } finally {
+      peer.destroy();
+      p.close();
+      await h.close();
     }
   });
 });
