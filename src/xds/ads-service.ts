@@ -5,6 +5,7 @@
 // encodes each resource once and a client decodes only what it uses (decodeAny).
 
 import * as grpc from '@grpc/grpc-js';
+import { decodeDiscoveryResponse, encodeDiscoveryRequest } from './ads-codec.ts';
 import type { AnyWire } from './proto-json.ts';
 import { decodeMessage, encodeMessage, messageType, protos } from './protos.ts';
 
@@ -85,18 +86,6 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function rawDecodeResponse(buf: Buffer): DiscoveryResponse {
-  const m = messageType(RES).decode(buf) as unknown as Partial<DiscoveryResponse>;
-  const out: DiscoveryResponse = {
-    version_info: m.version_info ?? '',
-    resources: (m.resources ?? []).map((r) => ({ type_url: r.type_url ?? '', value: r.value ?? new Uint8Array() })),
-    type_url: m.type_url ?? '',
-    nonce: m.nonce ?? '',
-  };
-  if (m.control_plane) out.control_plane = { identifier: m.control_plane.identifier ?? '' };
-  return out;
-}
-
 function rawDecodeDeltaResponse(buf: Buffer): DeltaDiscoveryResponse {
   const m = messageType(DRES).decode(buf) as unknown as Partial<DeltaDiscoveryResponse>;
   return {
@@ -125,10 +114,10 @@ export function adsServiceDefinition(): grpc.ServiceDefinition {
       originalName: 'streamAggregatedResources',
       requestStream: true,
       responseStream: true,
-      requestSerialize: (req: DiscoveryRequest) => toBuffer(encodeMessage(REQ, req as Record<string, unknown>)),
+      requestSerialize: encodeDiscoveryRequest,
       requestDeserialize: (buf: Buffer) => decodeMessage(REQ, buf) as DiscoveryRequest,
       responseSerialize: (res: DiscoveryResponse) => rawEncode(RES, res),
-      responseDeserialize: rawDecodeResponse,
+      responseDeserialize: decodeDiscoveryResponse,
     },
     DeltaAggregatedResources: {
       path: DELTA_METHOD,

@@ -1,13 +1,13 @@
 // The sidecar's ADS client: subscribes to CDS and LDS (wildcard), then EDS and RDS for the names they
 // reference, hands each response to an applier, ACKs what applied and NACKs what did not (with the
 // reason), keeps serving the last good config while the control plane is away, and reconnects with
-// backoff, resubscribing with the versions it holds.
+// backoff, resubscribing with the versions it holds. The stream is its own small gRPC client (ads-stream.ts).
 
 import { EventEmitter } from 'node:events';
-import type * as grpc from '@grpc/grpc-js';
-import { createAdsClient, type AdsClient, type AdsClientStream, type DiscoveryRequest, type DiscoveryResponse, type XdsNode } from '../../xds/ads-service.ts';
+import type { DiscoveryRequest, DiscoveryResponse, XdsNode } from '../../xds/ads-service.ts';
 import { decodeAny, TYPE_URLS } from '../../xds/protos.ts';
 import type { Logger } from '../../common/log.ts';
+import { AdsStream } from './ads-stream.ts';
 
 type Json = Record<string, unknown>;
 
@@ -27,6 +27,8 @@ export interface XdsClientOptions {
   log?: Logger;
   /** Reconnect backoff (ms). */
   backoff?: { initialMs: number; maxMs: number };
+  /** HTTP/2 PING interval and how long one may go unanswered before the stream is given up (ms); default 30 s and 20 s. */
+  keepalive?: { intervalMs: number; timeoutMs: number };
 }
 
 interface TypeState {
@@ -45,8 +47,7 @@ const ORDER = [TYPE_URLS.CLUSTER, TYPE_URLS.ENDPOINT, TYPE_URLS.LISTENER, TYPE_U
 export class XdsClient extends EventEmitter {
   readonly #opts: XdsClientOptions;
   readonly #state = new Map<string, TypeState>();
-  #client: AdsClient | undefined;
-  #stream: AdsClientStream | undefined;
+  #stream: AdsStream | undefined;
   #stopped = false;
   #backoffMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -86,23 +87,14 @@ export class XdsClient extends EventEmitter {
   stop(): void {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#stream?.cancel();
-    this.#client?.close();
+    this.#stream?.close();
+    this.#stream = undefined;
   }
 
   #connect(): void {
     if (this.#stopped) return;
     this.#first = true;
-    this.#client?.close();
-    this.#client = createAdsClient(this.#opts.address, undefined, { 'grpc.keepalive_time_ms': 30_000 });
-    const stream = this.#client.StreamAggregatedResources();
-    this.#stream = stream;
-    stream.on('data', (r: DiscoveryResponse) => {
-      this.connected = true;
-      this.#backoffMs = this.#opts.backoff?.initialMs ?? 500;
-      this.#queue = this.#queue.then(() => this.#onResponse(r)).catch((err: unknown) => this.#opts.log?.error('xds: response handling failed', { error: String(err) }));
-    });
-    const lost = (why: string): void => {
+    const lost = (stream: AdsStream, why: string): void => {
       if (this.#stream !== stream) return;
       this.#stream = undefined;
       this.connected = false;
@@ -112,8 +104,19 @@ export class XdsClient extends EventEmitter {
       this.#timer = setTimeout(() => this.#connect(), this.#backoffMs);
       this.#backoffMs = Math.min(this.#backoffMs * 2, this.#opts.backoff?.maxMs ?? 30_000);
     };
-    stream.on('error', (err: grpc.ServiceError) => lost(err.details || err.message));
-    stream.on('end', () => lost('stream ended'));
+    this.#stream?.close();
+    const stream: AdsStream = new AdsStream({
+      address: this.#opts.address,
+      ...(this.#opts.keepalive ? { keepaliveMs: this.#opts.keepalive.intervalMs, keepaliveTimeoutMs: this.#opts.keepalive.timeoutMs } : {}),
+      onResponse: (r: DiscoveryResponse) => {
+        if (this.#stream !== stream) return;
+        this.connected = true;
+        this.#backoffMs = this.#opts.backoff?.initialMs ?? 500;
+        this.#queue = this.#queue.then(() => this.#onResponse(r)).catch((err: unknown) => this.#opts.log?.error('xds: response handling failed', { error: String(err) }));
+      },
+      onClose: (why) => lost(stream, why),
+    });
+    this.#stream = stream;
     // (re)subscribe: CDS and LDS as wildcards; EDS and RDS with the names we already know
     for (const t of ORDER) {
       const s = this.#state.get(t);
@@ -130,7 +133,7 @@ export class XdsClient extends EventEmitter {
       req = { ...req, node: this.#opts.node };
       this.#first = false;
     }
-    this.#stream.write(req);
+    this.#stream.send(req);
   }
 
   async #onResponse(r: DiscoveryResponse): Promise<void> {
