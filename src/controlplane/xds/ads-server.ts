@@ -319,14 +319,37 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return b.every((n) => s.has(n));
 }
 
-const nameSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+let lastNames: readonly string[] | undefined;
+let lastSet: ReadonlySet<string> | undefined;
 
-/** The subscribed names as a set, built once per subscription list (the list is replaced, never changed). */
+/**
+ * The subscribed names as a set (undefined for a wildcard). The last one is kept, so that a generator
+ * and the server asking for the same list share it; no more is kept (a set of thousands of cluster
+ * names per proxy would cost more memory than building it again).
+ */
 export function subscribedNames(names: readonly string[]): ReadonlySet<string> | undefined {
   if (isWildcard(names)) return undefined;
-  let set = nameSets.get(names);
-  if (!set) nameSets.set(names, (set = new Set(names)));
-  return set;
+  if (names !== lastNames || !lastSet) {
+    lastNames = names;
+    lastSet = new Set(names);
+  }
+  return lastSet;
+}
+
+/** Requested names, shared between proxies (thousands of cluster names per proxy are otherwise thousands of copies). */
+const NAME_TABLE_MAX = 200_000;
+const nameTable = new Map<string, string>();
+
+function internName(n: string): string {
+  const known = nameTable.get(n);
+  if (known !== undefined) return known;
+  if (nameTable.size >= NAME_TABLE_MAX) nameTable.clear();
+  nameTable.set(n, n);
+  return n;
+}
+
+function internNames(names: readonly string[]): string[] {
+  return names.map(internName);
 }
 
 /** True when both hold the same resources, in the same order, at the same versions. */
@@ -545,7 +568,7 @@ export class AdsServer<S> {
     if (!watch || nonce === '') {
       // a new subscription (or a reconnecting proxy's first request, or a change before any response)
       const w = watch ?? { typeUrl, names };
-      w.names = [...names];
+      w.names = internNames(names);
       conn.watches.set(typeUrl, w);
       this.#request(conn, typeUrl);
       return;
@@ -561,7 +584,7 @@ export class AdsServer<S> {
     }
     this.#recordAck(conn, watch, version, nonce);
     if (!sameNames(watch.names, names)) {
-      watch.names = [...names];
+      watch.names = internNames(names);
       this.#request(conn, typeUrl);
     }
   }
@@ -606,7 +629,7 @@ export class AdsServer<S> {
       }
     }
     // subscription changes apply whatever the nonce: they are incremental and must not be lost
-    const subscribe = req.resource_names_subscribe ?? [];
+    const subscribe = internNames(req.resource_names_subscribe ?? []);
     const unsubscribe = req.resource_names_unsubscribe ?? [];
     let d = delta.get(typeUrl);
     const first = !d;
