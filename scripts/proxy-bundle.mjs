@@ -6,15 +6,16 @@
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Where the bundle is written (the repository's dist/, ignored by git). */
 export const PROXY_BUNDLE = join(ROOT, 'dist', 'tsmesh-proxy.mjs');
 const ENTRY = 'src/cli/proxy-entry.ts';
 const HEADER = '// tsmesh-proxy-bundle ';
-/** Files that shape the output without being bundled: this script (the build options) and the TypeScript settings. */
-const EXTRA_INPUTS = ['scripts/proxy-bundle.mjs', 'tsconfig.json'];
+/** Files that shape the output without being bundled: this script (the build options), the TypeScript settings, and
+ * the module that picks the sidecar's protos (run here; its result is written into the bundle). */
+const EXTRA_INPUTS = ['scripts/proxy-bundle.mjs', 'tsconfig.json', 'src/xds/proto-descriptor.ts'];
 const LOADERS = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.json': 'json' };
 
 const hash = (bytes) => createHash('sha256').update(bytes).digest('base64url').slice(0, 22);
@@ -57,10 +58,22 @@ function readManifest(file) {
  * @property {string} [entry] the entry module, relative to root
  * @property {string} [out] the bundle's path
  * @property {string[]} [extraInputs] files that shape the output without being bundled, relative to root
+ * @property {boolean} [protos] write the sidecar's precompiled Envoy protos in (default: for tsmesh's own bundle)
  */
 
 /** @param {BundleOptions} o */
-const settings = (o = {}) => ({ root: o.root ?? ROOT, entry: o.entry ?? ENTRY, out: o.out ?? PROXY_BUNDLE, extraInputs: o.extraInputs ?? EXTRA_INPUTS });
+const settings = (o = {}) => ({ root: o.root ?? ROOT, entry: o.entry ?? ENTRY, out: o.out ?? PROXY_BUNDLE, extraInputs: o.extraInputs ?? EXTRA_INPUTS, protos: o.protos ?? o.root === undefined });
+
+/**
+ * The sidecar's Envoy protos as a descriptor (src/xds/proto-descriptor.ts, run through tsx) and the .proto files it
+ * was made from: the bundle loads it instead of parsing about a hundred .proto files at start.
+ */
+async function sidecarProtos(root) {
+  const { tsImport } = await import('tsx/esm/api');
+  const load = (p) => tsImport(pathToFileURL(join(root, p)).href, import.meta.url);
+  const [{ protos, PROTO_FILES }, { sidecarDescriptor }] = await Promise.all([load('src/xds/protos.ts'), load('src/xds/proto-descriptor.ts')]);
+  return sidecarDescriptor(protos().root, PROTO_FILES);
+}
 
 /**
  * Whether the bundle was built from the files as they are now: every input has the size and mtime it had (or, when
@@ -98,7 +111,7 @@ export function checkProxyBundle(opts) {
  * @returns {Promise<{ path: string, inputs: number, bytes: number, ms: number }>}
  */
 export async function buildProxyBundle(opts) {
-  const { root, entry, out, extraInputs } = settings(opts);
+  const { root, entry, out, extraInputs, protos } = settings(opts);
   const started = Date.now();
   const { build } = await import('esbuild');
   /** @type {Map<string, [string, number, number, string]>} */
@@ -129,6 +142,13 @@ export async function buildProxyBundle(opts) {
     },
   };
   for (const f of extraInputs) record(join(root, f));
+  /** @type {Record<string, string>} */
+  const define = {};
+  if (protos) {
+    const p = await sidecarProtos(root);
+    for (const f of p.sources) record(f);
+    define.TSMESH_SIDECAR_PROTOS = JSON.stringify(JSON.stringify(p.descriptor));
+  }
   const result = await build({
     absWorkingDir: root,
     entryPoints: [entry],
@@ -144,6 +164,7 @@ export async function buildProxyBundle(opts) {
     legalComments: 'none',
     // the bundled CommonJS packages call require() for node's own modules
     banner: { js: "import { createRequire as __tsmeshCreateRequire } from 'node:module'; const require = __tsmeshCreateRequire(import.meta.url);" },
+    define,
     plugins: [plugin],
     write: false,
     metafile: true,
