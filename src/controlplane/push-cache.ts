@@ -75,8 +75,8 @@ export class ScopeEntry {
 /** The shared generation state of one push context (see pushCacheFor). */
 export class PushCache {
   readonly push: PushContext;
-  /** Service virtual hosts shared by the route configurations of different keys. */
-  readonly virtualHosts = new VirtualHostMemo();
+  /** Service virtual hosts shared by the route configurations of different keys (and, by content, with the push before). */
+  readonly virtualHosts: VirtualHostMemo;
   readonly #entries = new Map<string, ScopeEntry>();
   readonly #drSelectors = new Map<string, Array<Record<string, string>>>();
   readonly #sourceSelectors: Array<Record<string, string>>;
@@ -84,6 +84,7 @@ export class PushCache {
 
   constructor(push: PushContext) {
     this.push = push;
+    this.virtualHosts = new VirtualHostMemo((vh) => interner.intern(push, vh));
     for (const dr of push.destinationRules) {
       const sel = (dr).spec.workloadSelector?.labels;
       if (!hasSelector(sel)) continue;

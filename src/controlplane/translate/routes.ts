@@ -62,8 +62,14 @@ interface MemoEntry {
  */
 export class VirtualHostMemo {
   readonly #entries = new Map<MeshService, MemoEntry[]>();
+  readonly #share: ((vh: Json) => Json) | undefined;
   hits = 0;
   misses = 0;
+
+  /** `share` may replace a new virtual host by an equal one made before (so that its encoding is reused). */
+  constructor(share?: (vh: Json) => Json) {
+    this.#share = share;
+  }
 
   find(svc: MeshService, port: number, sameNamespace: boolean, vs: Resource<VirtualServiceSpec> | undefined, source: string, view: ScopeView): Json | undefined {
     for (const e of this.#entries.get(svc) ?? []) {
@@ -77,10 +83,13 @@ export class VirtualHostMemo {
     return undefined;
   }
 
-  add(svc: MeshService, entry: MemoEntry): void {
+  /** Records a virtual host; returns the object to use (an equal one made before, when shared). */
+  add(svc: MeshService, entry: MemoEntry): Json {
+    if (this.#share) entry.vhost = this.#share(entry.vhost);
     const list = this.#entries.get(svc);
     if (list) list.push(entry);
     else this.#entries.set(svc, [entry]);
+    return entry.vhost;
   }
 }
 
@@ -145,8 +154,7 @@ function serviceVirtualHost(svc: MeshService, port: number, planned: PlannedRout
   // A VirtualService with no rule for this port leaves the service its default route.
   if (routes.length === 0) routes = [defaultRoute(svc, port, lookups)];
   const vhost: Json = { name: `${svc.hostname}:${port}`, domains: serviceDomains(svc, port, proxy.namespace, domain), routes, include_request_attempt_count: true };
-  memo?.add(svc, { port, sameNamespace, vs, source, deps, vhost });
-  return vhost;
+  return memo ? memo.add(svc, { port, sameNamespace, vs, source, deps, vhost }) : vhost;
 }
 
 /** Services by hostname (a stable sort; the list itself when it already is in that order). */
@@ -185,14 +193,17 @@ function claimsOf(push: PushContext): Map<string, number> {
 }
 
 /** A service virtual host none of whose names another service can carry: it never loses a domain to one. */
-const uniqueVhosts = new WeakMap<Json, boolean>();
+const uniqueVhosts = new WeakMap<PushContext, WeakMap<Json, boolean>>();
 
 function ownsItsDomains(vh: Json, push: PushContext): boolean {
-  let unique = uniqueVhosts.get(vh);
+  // per push: a shared virtual host object outlives the services that made it unique
+  let flags = uniqueVhosts.get(push);
+  if (!flags) uniqueVhosts.set(push, (flags = new WeakMap()));
+  let unique = flags.get(vh);
   if (unique === undefined) {
     const claims = claimsOf(push);
     unique = domainKeys(vh).every((k) => claims.get(k) === 1);
-    uniqueVhosts.set(vh, unique);
+    flags.set(vh, unique);
   }
   return unique;
 }
