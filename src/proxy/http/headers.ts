@@ -11,9 +11,12 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /** A copy of the request headers fit for an upstream request. */
 export function forwardableHeaders(h: IncomingHttpHeaders): OutgoingHeaders {
   const out: OutgoingHeaders = {};
-  const connectionTokens = typeof h.connection === 'string' ? h.connection.toLowerCase().split(',').map((s) => s.trim()) : [];
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
+  // headers the Connection header names are hop-by-hop too ("keep-alive" and "close" name none)
+  const c = h.connection;
+  const connectionTokens = typeof c === 'string' && c !== 'keep-alive' && c !== 'close' ? c.toLowerCase().split(',').map((s) => s.trim()) : undefined;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(k) || connectionTokens?.includes(k)) continue;
     out[k] = v;
   }
   if (h.te === 'trailers') out.te = 'trailers';
@@ -23,8 +26,9 @@ export function forwardableHeaders(h: IncomingHttpHeaders): OutgoingHeaders {
 /** Response headers fit for the downstream: hop-by-hop and pseudo-headers dropped. */
 export function forwardableResponseHeaders(h: Record<string, string | string[] | undefined>): OutgoingHeaders {
   const out: OutgoingHeaders = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k)) continue;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(k)) continue;
     out[k] = v;
   }
   return out;

@@ -120,6 +120,32 @@ describe('Istio metrics', () => {
     assert.deepEqual(findSamples(exp, 'istio_tcp_connections_closed_total').map((s) => [s.labels.response_flags, s.value]), [['UC', 1]]);
   });
 
+  it('streams through a cluster (labels cached per cluster, peer and code) count in the same series as labels computed in full', () => {
+    const grpcHeader = (n: string): string | undefined => (n === 'content-type' ? 'application/grpc' : undefined);
+    const grpcStatus = (n: string): string | undefined => (n === 'grpc-status' ? '14' : undefined);
+    const streams: Array<Partial<StreamInfo>> = [
+      { destination: reviews },
+      { destination: reviews, endTime: T0 + 40 },
+      { destination: reviews, responseCode: 503, responseFlags: ['UF', 'URX'] },
+      { destination: productpage, responseCode: 404 },
+      { destination: reviews, requestHeader: grpcHeader, responseHeader: grpcStatus },
+      { destination: reviews, destinationService: { host: 'reviews.default.svc.cluster.local', name: 'reviews', namespace: 'default' } },
+      { destination: reviews, upstreamCluster: 'outbound|9080|v1|reviews.default.svc.cluster.local' },
+    ];
+    const inbound: Array<Partial<StreamInfo>> = [{ source: productpage, upstreamCluster: 'inbound|9080||', connectionSecurityPolicy: 'mutual_tls' }, { source: productpage, upstreamCluster: 'inbound|9080||' }, { upstreamCluster: 'inbound|9080||', responseCode: 500 }];
+    const cached = new IstioMetrics(reviews);
+    const full = new IstioMetrics(reviews);
+    for (const [direction, list] of [['outbound', streams], ['inbound', inbound]] as const) {
+      for (const extra of list) {
+        const protocol = extra.requestHeader === grpcHeader ? 'grpc' : 'http';
+        for (let i = 0; i < 2; i++) cached.recordHttp(call(direction, { ...extra, requestProtocolLabel: protocol }));
+        for (let i = 0; i < 2; i++) full.recordHttp(call(direction, extra)); // no requestProtocolLabel: every label computed
+      }
+    }
+    assert.equal(cached.render(), full.render());
+    assert.equal(findSamples(parseExposition(cached.render()), 'istio_requests_total', { response_code: '503', response_flags: 'UF,URX' })[0]?.value, 2);
+  });
+
   it('a StreamInfo whose lookups throw is not counted and does not throw', () => {
     const m = new IstioMetrics(productpage);
     m.recordHttp(call('outbound', { requestHeader: () => { throw new Error('x'); } }));

@@ -58,6 +58,21 @@ interface HttpSeries {
   responseMessages?: Counter;
 }
 
+/** The labels every HTTP series of one cluster, peer, direction, protocol and policy shares, and its series. */
+interface HttpBase {
+  /** The labels before response_code. */
+  head: string[];
+  /** connection_security_policy. */
+  policy: string;
+  /** Series without flags or grpc status, by response code. */
+  byCode: Map<number, HttpSeries>;
+  /** The others, by "code|grpc|flags". */
+  other: Map<string, HttpSeries>;
+}
+
+/** The key of streams without peer metadata. */
+const NO_PEER: WorkloadMetadata = {};
+
 /** The cells of one TCP label set, created on first use (a close with a new flag has no "opened"). */
 interface TcpSeries {
   values: string[];
@@ -111,6 +126,7 @@ export class IstioMetrics {
   readonly #peerSides = new WeakMap<WorkloadMetadata, Side>();
   readonly #clusterServices = new Map<string, [string, string, string] | null>();
   readonly #tcpReported = new WeakMap<StreamInfo, { received: number; sent: number }>();
+  readonly #bases = new Map<string, { service: StreamInfo['destinationService']; byPeer: WeakMap<WorkloadMetadata, Array<HttpBase | undefined>> }>();
 
   constructor(self: WorkloadMetadata, opts: IstioMetricsOptions = {}) {
     this.#self = side(self);
@@ -129,14 +145,7 @@ export class IstioMetrics {
   /** Records one finished HTTP or gRPC request. */
   recordHttp(info: StreamInfo): void {
     try {
-      const values = this.#labels(info, true);
-      const key = values.join('\u0001');
-      let s = this.#http.get(key);
-      if (!s) {
-        const f = this.#f;
-        s = { values, requests: f.requests.get(values), duration: f.duration.get(values), requestBytes: f.requestBytes.get(values), responseBytes: f.responseBytes.get(values) };
-        this.#http.set(key, s);
-      }
+      const s = this.#cachedSeries(info) ?? this.#series(this.#labels(info, true));
       s.requests.inc();
       const end = info.endTime ?? this.#clock.now();
       s.duration.observe(Math.max(0, end - info.startTime));
@@ -147,6 +156,64 @@ export class IstioMetrics {
     } catch {
       // A StreamInfo lookup that throws must not take the proxy down; the request is simply not counted.
     }
+  }
+
+  /** The series of a full HTTP label set, made (and kept) on first use. */
+  #series(values: string[]): HttpSeries {
+    const key = values.join('\u0001');
+    let s = this.#http.get(key);
+    if (!s) {
+      const f = this.#f;
+      s = { values, requests: f.requests.get(values), duration: f.duration.get(values), requestBytes: f.requestBytes.get(values), responseBytes: f.responseBytes.get(values) };
+      this.#http.set(key, s);
+    }
+    return s;
+  }
+
+  /**
+   * The series of a stream through a known (non-virtual) cluster without building its 25 labels: label sets are
+   * cached per cluster, peer, direction, protocol and security policy, then by response code (and by grpc status
+   * and flags when there are any). Undefined when the stream does not qualify (the caller builds the labels).
+   */
+  #cachedSeries(info: StreamInfo): HttpSeries | undefined {
+    const cluster = info.upstreamCluster;
+    const protocol = info.requestProtocolLabel;
+    if (cluster === undefined || protocol === undefined || VIRTUAL_CLUSTERS.has(cluster)) return undefined;
+    let perCluster = this.#bases.get(cluster);
+    if (!perCluster || perCluster.service !== info.destinationService) {
+      if (this.#bases.size > 10_000) this.#bases.clear();
+      perCluster = { service: info.destinationService, byPeer: new WeakMap() };
+      this.#bases.set(cluster, perCluster);
+    }
+    const outbound = info.direction === 'outbound';
+    const peerMeta = (outbound ? info.destination : info.source) ?? NO_PEER;
+    let slots = perCluster.byPeer.get(peerMeta);
+    if (!slots) perCluster.byPeer.set(peerMeta, (slots = []));
+    const policy = info.connectionSecurityPolicy;
+    const slot = (outbound ? 0 : 12) + (protocol === 'http' ? 0 : protocol === 'grpc' ? 4 : 8) + (policy === undefined ? 0 : policy === 'none' ? 1 : policy === 'mutual_tls' ? 2 : 3);
+    let base = slots[slot];
+    if (!base) {
+      const values = this.#labels(info, false);
+      // the TCP label order: ..., request_protocol, response_flags, connection_security_policy
+      base = { head: values.slice(0, -2), policy: values.at(-1) as string, byCode: new Map(), other: new Map() };
+      slots[slot] = base;
+    }
+    const grpc = protocol === 'grpc' ? grpcStatusOf(info) : undefined;
+    const code = info.responseCode;
+    if (grpc === undefined && info.responseFlags.length === 0) {
+      let s = base.byCode.get(code);
+      if (!s) base.byCode.set(code, (s = this.#series([...base.head, String(code), '', '-', base.policy])));
+      return s;
+    }
+    const flags = formatFlags(info.responseFlags);
+    const grpcText = grpc === undefined ? '' : String(grpc);
+    const key = `${code}|${grpcText}|${flags}`;
+    let s = base.other.get(key);
+    if (!s) {
+      if (base.other.size > 1000) base.other.clear();
+      base.other.set(key, (s = this.#series([...base.head, String(code), grpcText, flags, base.policy])));
+    }
+    return s;
   }
 
   /** A TCP connection to the upstream was established. */
