@@ -2,6 +2,7 @@
 // service port and DestinationRule subset, `inbound|port||` for the proxy's own workload, and the
 // static BlackHole/Passthrough clusters. Pure function of (proxy, push, scope); never throws.
 
+import { isIP } from 'node:net';
 import { parseDuration, protoDuration } from '../../common/duration.ts';
 import type { DestinationRuleSpec } from '../../config/types.ts';
 import { resourceKey, type Resource } from '../../config/resource.ts';
@@ -161,7 +162,8 @@ function inboundClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScop
       const port = ing.port?.number;
       if (!port || seen.has(port)) continue;
       seen.add(port);
-      out.push(staticInbound(port, ing.defaultEndpoint, connectTimeout, scope));
+      const c = sidecarIngressCluster(port, ing.defaultEndpoint, proxy.ip, connectTimeout, scope);
+      if (c) out.push(c);
     }
     return out;
   }
@@ -192,18 +194,27 @@ function inboundClusters(proxy: ProxyInfo, push: PushContext, scope: SidecarScop
   return out;
 }
 
-function staticInbound(port: number, defaultEndpoint: string | undefined, connectTimeout: string, scope: SidecarScope): EnvoyCluster {
+/**
+ * The `inbound|port||` cluster of a Sidecar ingress listener, as Istio's buildInboundClustersFromSidecar:
+ * no defaultEndpoint is an ordinary inbound cluster (ORIGINAL_DST, from 127.0.0.6); otherwise a STATIC
+ * cluster to the endpoint `ingressEndpoint` resolves, from 127.0.0.6 unless that is loopback. Undefined
+ * (no cluster, as Istio skips it) when the defaultEndpoint's port does not parse.
+ */
+function sidecarIngressCluster(port: number, defaultEndpoint: string | undefined, proxyIp: string | undefined, connectTimeout: string, scope: SidecarScope): EnvoyCluster | undefined {
+  const target = ingressEndpoint(defaultEndpoint, proxyIp);
+  if (target === null) return undefined;
   const name = clusterName('inbound', port, '', '');
-  const address = endpointAddress(defaultEndpoint, port);
   const ingress = scope.ingress.find((i) => i.port?.number === port);
-  const c: EnvoyCluster = {
-    '@type': CLUSTER_TYPE,
-    name,
-    type: 'STATIC',
-    connect_timeout: connectTimeout,
-    circuit_breakers: circuitBreakers(ingress?.connectionPool ?? scope.inboundConnectionPool),
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
-  };
+  const c: EnvoyCluster = { '@type': CLUSTER_TYPE, name, type: target ? 'STATIC' : 'ORIGINAL_DST', connect_timeout: connectTimeout };
+  if (!target) c.lb_policy = 'CLUSTER_PROVIDED';
+  c.circuit_breakers = circuitBreakers(ingress?.connectionPool ?? scope.inboundConnectionPool);
+  if (target) c.load_assignment = { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: target } }] }] };
+  // Istio binds to 127.0.0.6 unless the endpoint is loopback (iptables lets 127.0.0.6 through instead of
+  // capturing the sidecar's own connection to the pod IP); a unix socket is left without (nothing to bind).
+  const host = (target?.socket_address as { address?: string } | undefined)?.address;
+  if (!target || (host !== undefined && host !== '127.0.0.1' && host !== '::1')) {
+    c.upstream_bind_config = { source_address: { address: INBOUND_PASSTHROUGH_BIND_IPV4, port_value: 0 } };
+  }
   const proto = ingress && isHttp2Protocol(ingressPortProtocol(ingress.port)) ? httpProtocolOptions(true, undefined) : undefined;
   if (proto) c.typed_extension_protocol_options = proto;
   return c;
@@ -220,16 +231,28 @@ function isHttp2Protocol(p: string | undefined): boolean {
   return p === 'HTTP2' || p === 'GRPC' || p === 'GRPC-Web';
 }
 
-/** Envoy address for a Sidecar ingress defaultEndpoint (`127.0.0.1:8080`, `0.0.0.0:8080`, `unix:///path`). */
-export function endpointAddress(defaultEndpoint: string | undefined, port: number): Record<string, unknown> {
-  if (defaultEndpoint?.startsWith('unix://')) return { pipe: { path: defaultEndpoint.slice('unix://'.length) } };
-  if (defaultEndpoint) {
-    const idx = defaultEndpoint.lastIndexOf(':');
-    const host = defaultEndpoint.slice(0, idx).replace(/^\[|\]$/g, '');
-    const p = Number(defaultEndpoint.slice(idx + 1));
-    return { socket_address: { address: host === '0.0.0.0' ? '127.0.0.1' : host, port_value: p } };
-  }
-  return { socket_address: { address: '127.0.0.1', port_value: port } };
+/**
+ * The Envoy address a Sidecar ingress defaultEndpoint sends to, as Istio resolves it: `unix:///path` a
+ * pipe; `0.0.0.0:P` the proxy's own IPv4 (INSTANCE_IP) at P, else 127.0.0.1:P; `[::]:P` its IPv6, else
+ * [::1]:P; `127.0.0.1:P` and `[::1]:P` the loopback of the proxy's IP family. Undefined (ORIGINAL_DST) when
+ * there is no defaultEndpoint or another host; null when the port does not parse.
+ */
+export function ingressEndpoint(defaultEndpoint: string | undefined, proxyIp: string | undefined): Record<string, unknown> | undefined | null {
+  if (!defaultEndpoint) return undefined;
+  if (defaultEndpoint.startsWith('unix://')) return { pipe: { path: defaultEndpoint.slice('unix://'.length) } };
+  const idx = defaultEndpoint.lastIndexOf(':');
+  if (idx < 0) return null;
+  const host = defaultEndpoint.slice(0, idx).replace(/^\[|\]$/g, '');
+  const portText = defaultEndpoint.slice(idx + 1);
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) return null;
+  const family = proxyIp ? isIP(proxyIp) : 0;
+  const loopback = family === 6 ? '::1' : '127.0.0.1';
+  let address: string | undefined;
+  if (host === '0.0.0.0') address = family === 4 && proxyIp ? proxyIp : '127.0.0.1';
+  else if (host === '::') address = family === 6 && proxyIp ? proxyIp : '::1';
+  else if (host === '127.0.0.1' || host === '::1') address = loopback;
+  return address === undefined ? undefined : { socket_address: { address, port_value: port } };
 }
 
 /** A service port's target port as a number: numeric targetPort, or the container port of that name. */
