@@ -340,9 +340,11 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
     const appSlots = pod.containers.map((c) => addSlot(c, c.uid, false));
     if (pod.sidecar) {
       // the sidecar runs the prebuilt bundle (rebuilt here when a source changed since), as `tsmesh up` users get it;
-      // when it cannot be built, bin/tsmesh says why in the sidecar's log and runs the sources
+      // when it cannot be built, bin/tsmesh says why in the sidecar's log and runs the sources (as it does when this
+      // process has TSMESH_PROXY_FROM_SOURCE=1, passed on)
       await ensureProxyBundle();
-      const run: ContainerRun = { name: 'istio-proxy', argv: pod.sidecar.argv ?? sidecarArgv(), env: pod.sidecar.env, ...(pod.sidecar.postStart ? { postStart: pod.sidecar.postStart } : {}) };
+      const env = { ...pod.sidecar.env, ...(process.env.TSMESH_PROXY_FROM_SOURCE ? { TSMESH_PROXY_FROM_SOURCE: process.env.TSMESH_PROXY_FROM_SOURCE } : {}) };
+      const run: ContainerRun = { name: 'istio-proxy', argv: pod.sidecar.argv ?? sidecarArgv(), env, ...(pod.sidecar.postStart ? { postStart: pod.sidecar.postStart } : {}) };
       const slot = addSlot(run, PROXY_UID, true);
       slots.splice(slots.indexOf(slot), 1);
       slots.unshift(slot);
