@@ -27,6 +27,9 @@ export interface HttpConnection {
   /** Where the client meant to go (original destination), for ORIGINAL_DST clusters. */
   destination: { address: string; port: number };
   serverName?: string;
+  /** "ip:port" of the client and of the original destination, made on first use. */
+  remoteAddress?: string;
+  localAddress?: string;
 }
 
 /** Buffer request bodies up to this size so retries can replay them (Envoy's default buffer limit). */
@@ -108,8 +111,11 @@ export class HttpConnectionManager {
     });
   }
 
-  /** The stream info of a new request (both directions, plain and upgrade) and what routing needs of it. */
-  #startStream(req: AnyReq, conn: HttpConnection): { info: StreamInfo; method: string; path: string; authority: string; requestId: string | undefined; header: (name: string) => string | undefined } {
+  /**
+   * The stream info of a new request (both directions, plain and upgrade), with what routing needs of it:
+   * method, authority, request id (made here when the chain generates them) and the header lookup.
+   */
+  #startStream(req: AnyReq, conn: HttpConnection): StreamInfo & { method: string; authority: string; requestHeader: (name: string) => string | undefined } {
     const ctx = this.#ctx;
     const direction = conn.listener.direction;
     const info = newStreamInfo(direction, 'http', ctx.now());
@@ -119,13 +125,15 @@ export class HttpConnectionManager {
     const authority = headerValue(h, ':authority') ?? headerValue(h, 'host') ?? '';
     info.method = method;
     info.path = headerValue(h, 'x-envoy-original-path') ?? path;
-    info.protocol = req.httpVersion === '2.0' ? 'HTTP/2' : `HTTP/${req.httpVersion}`;
+    const v = req.httpVersion;
+    info.protocol = v === '1.1' ? 'HTTP/1.1' : v === '2.0' ? 'HTTP/2' : `HTTP/${v}`;
     info.authority = authority;
     info.routeName = undefined;
     const header = (n: string): string | undefined => (n === ':authority' ? authority : n === ':path' ? path : n === ':method' ? method : headerValue(h, n));
     info.requestHeader = header;
-    info.downstreamRemoteAddress = `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`;
-    info.downstreamLocalAddress = `${conn.destination.address}:${conn.destination.port}`;
+    // both addresses are the connection's: made once per connection
+    info.downstreamRemoteAddress = conn.remoteAddress ??= `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`;
+    info.downstreamLocalAddress = conn.localAddress ??= `${conn.destination.address}:${conn.destination.port}`;
     if (conn.serverName) info.requestedServerName = conn.serverName;
     let requestId = headerValue(h, 'x-request-id');
     if (!requestId && conn.chain.filter.generateRequestId) requestId = randomUUID();
@@ -139,7 +147,7 @@ export class HttpConnectionManager {
     } else {
       info.source = ctx.identity.workload;
     }
-    return { info, method, path, authority, requestId, header };
+    return info as StreamInfo & { method: string; authority: string; requestHeader: (name: string) => string | undefined };
   }
 
   /** The headers and path sent upstream: forwardable headers, request id, rewrites, Istio's outbound headers, header operations. */
@@ -175,7 +183,9 @@ export class HttpConnectionManager {
     const ctx = this.#ctx;
     const chain = conn.chain.filter;
     const direction = conn.listener.direction;
-    const { info, method, path, authority, requestId, header } = this.#startStream(req, conn);
+    const info = this.#startStream(req, conn);
+    const { method, authority, requestId, requestHeader: header } = info;
+    const path = req.url ?? '/';
     const h = req.headers;
 
     // 'close' comes once the response is finished or the client is gone: the one report either way
@@ -416,7 +426,9 @@ export class HttpConnectionManager {
     const chain = conn.chain.filter;
     const direction = conn.listener.direction;
     // the same stream info, routing and upstream headers as any request; then the bytes are piped
-    const { info, method, path, authority, requestId, header } = this.#startStream(req, conn);
+    const info = this.#startStream(req, conn);
+    const { method, authority, requestId, requestHeader: header } = info;
+    const path = req.url ?? '/';
     const table = chain.inlineRoutes ?? (chain.routeConfigName !== undefined ? ctx.routeTable(chain.routeConfigName) : undefined);
     const sel = table?.select({ authority, path, header });
     let reported = false;

@@ -50,17 +50,23 @@ export function workloadFromPeerFields(p: PeerFields, trustDomain = 'cluster.loc
 const CACHE_LIMIT = 1024;
 const decoded = new Map<string, WorkloadMetadata | null>();
 const fromEndpoint = new Map<string, WorkloadMetadata>();
+let lastHeader = '';
+let lastDecoded: WorkloadMetadata | undefined;
 
 /** The peer's workload from its x-envoy-peer-metadata header; the same object for the same header text. */
 export function decodePeerMetadata(header: string | undefined): WorkloadMetadata | undefined {
   if (!header) return undefined;
+  // most requests come from (or go to) the same peer as the one before: a compare is cheaper than hashing
+  if (header === lastHeader) return lastDecoded;
   let w = decoded.get(header);
   if (w === undefined) {
     w = decodeUncached(header) ?? null;
     if (decoded.size >= CACHE_LIMIT) decoded.clear();
     decoded.set(header, w);
   }
-  return w ?? undefined;
+  lastHeader = header;
+  lastDecoded = w ?? undefined;
+  return lastDecoded;
 }
 
 function decodeUncached(header: string): WorkloadMetadata | undefined {

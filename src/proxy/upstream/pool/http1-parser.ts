@@ -39,18 +39,17 @@ const enum State {
   Done,
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Node's rule for header values: tab, visible ASCII and obs-text. */
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
 const CR = 13;
 const LF = 10;
 
 /** Index of the blank line ending a head in `b` from `from`: the offset just past it, or -1. */
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const LFLF = Buffer.from('\n\n', 'latin1');
+
 function headEnd(b: Buffer, from: number): number {
-  const i = b.indexOf('\r\n\r\n', from, 'latin1');
+  const i = b.indexOf(CRLFCRLF, from);
   if (i >= 0) return i + 4;
-  const j = b.indexOf('\n\n', from, 'latin1');
+  const j = b.indexOf(LFLF, from);
   return j >= 0 ? j + 2 : -1;
 }
 
@@ -208,59 +207,101 @@ export class ResponseParser {
 
   /** Parses a head (ending with its blank line); undefined for an informational response. */
   #parseHead(text: string): ResponseHead | undefined {
-    const lines = text.split('\n');
-    const first = lines[0] ?? '';
-    const m = STATUS_LINE.exec(first.endsWith('\r') ? first.slice(0, -1) : first);
-    if (!m) throw new ParseError(`invalid status line ${JSON.stringify(first.slice(0, 40))}`);
-    const minor = m[1] === '1' ? 1 : 0;
-    const statusCode = Number(m[2]);
+    // Header values are not checked character by character here: whoever writes them on (node:http's
+    // ServerResponse, node:http2) refuses control characters, and the router answers that as a bad upstream
+    // response. Names, the status line and framing are checked.
+    // status line: HTTP/1.x SSS[ reason]
+    let eol = text.indexOf('\n');
+    const lineEnd = eol > 0 && text.charCodeAt(eol - 1) === CR ? eol - 1 : eol;
+    if (
+      lineEnd < 12 || !text.startsWith('HTTP/1.') || (text.charCodeAt(7) !== 48 && text.charCodeAt(7) !== 49) || text.charCodeAt(8) !== 32 ||
+      !isDigit(text.charCodeAt(9)) || !isDigit(text.charCodeAt(10)) || !isDigit(text.charCodeAt(11)) || (lineEnd > 12 && text.charCodeAt(12) !== 32)
+    ) {
+      throw new ParseError(`invalid status line ${JSON.stringify(text.slice(0, Math.min(40, Math.max(0, lineEnd))))}`);
+    }
+    const minor = text.charCodeAt(7) - 48;
+    const statusCode = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
     const headers: Record<string, string | string[]> = {};
     let last = '';
-    // the head ends with "\r\n\r\n": the last two entries of the split are empty (or "\r")
-    for (let k = 1; k < lines.length; k++) {
-      let line = lines[k] as string;
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line === '') continue;
-      const c0 = line.charCodeAt(0);
+    let connection: string | undefined;
+    let keepAlive: string | undefined;
+    let te: string | undefined;
+    let cl: string | undefined;
+    let clConflict = false;
+    for (let pos = eol + 1; pos < text.length; pos = eol + 1) {
+      eol = text.indexOf('\n', pos);
+      if (eol < 0) eol = text.length;
+      let e = eol;
+      if (e > pos && text.charCodeAt(e - 1) === CR) e--;
+      if (e === pos) continue; // the blank line ending the head
+      const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) {
         // obsolete line folding: part of the previous value
         if (!last) throw new ParseError('header continuation without a header');
+        const more = text.slice(pos, e).trim();
         const prev = headers[last];
-        const more = line.trim();
         if (Array.isArray(prev)) prev[prev.length - 1] += ` ${more}`;
         else headers[last] = `${prev ?? ''} ${more}`;
         continue;
       }
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new ParseError(`invalid header line ${JSON.stringify(line.slice(0, 40))}`);
-      const rawName = line.slice(0, colon);
-      if (!TOKEN.test(rawName)) throw new ParseError(`invalid header name ${JSON.stringify(rawName.slice(0, 40))}`);
-      const value = line.slice(colon + 1).trim();
-      if (INVALID_VALUE.test(value)) throw new ParseError(`invalid character in header ${rawName}`);
-      const name = rawName.toLowerCase();
+      // name: token characters up to the colon (lower-cased on the way when needed)
+      let k = pos;
+      let upper = false;
+      for (; k < e; k++) {
+        const c = text.charCodeAt(k);
+        if (c === 58) break;
+        const t = c < 128 ? (TOKEN_CHARS[c] as number) : 0;
+        if (t === 0) throw new ParseError(`invalid header line ${JSON.stringify(text.slice(pos, Math.min(e, pos + 40)))}`);
+        if (t === 2) upper = true;
+      }
+      if (k === pos || k === e) throw new ParseError(`invalid header line ${JSON.stringify(text.slice(pos, Math.min(e, pos + 40)))}`);
+      const name = upper ? text.slice(pos, k).toLowerCase() : text.slice(pos, k);
+      // value: without leading and trailing whitespace
+      let vs = k + 1;
+      let ve = e;
+      while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+      while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+      const value = text.slice(vs, ve);
       last = name;
       const prev = headers[name];
       if (prev === undefined) headers[name] = value;
       else if (Array.isArray(prev)) prev.push(value);
       else headers[name] = [prev, value];
+      switch (name) {
+        case 'connection':
+          connection = connection === undefined ? value : `${connection}, ${value}`;
+          break;
+        case 'keep-alive':
+          keepAlive = value;
+          break;
+        case 'transfer-encoding':
+          te = te === undefined ? value : `${te}, ${value}`;
+          break;
+        case 'content-length':
+          if (cl !== undefined && cl !== value) clConflict = true;
+          cl = value;
+          break;
+      }
     }
     if (statusCode < 200) {
       if (statusCode === 101) throw new ParseError('101 Switching Protocols to a request that asked for no upgrade');
       this.#state = State.Head;
       return undefined;
     }
-    const connection = joined(headers.connection)?.toLowerCase();
-    const close = connection !== undefined && hasToken(connection, 'close') ? true : minor === 0 ? !(connection !== undefined && hasToken(connection, 'keep-alive')) : false;
+    let close: boolean;
+    if (connection === undefined) close = minor === 0;
+    else if (connection === 'keep-alive' || connection === 'Keep-Alive') close = false;
+    else {
+      const conn = connection.toLowerCase();
+      close = hasToken(conn, 'close') || (minor === 0 && !hasToken(conn, 'keep-alive'));
+    }
     let keepAliveMs: number | undefined;
-    const ka = joined(headers['keep-alive']);
-    if (ka !== undefined) {
-      const t = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(ka);
+    if (keepAlive !== undefined) {
+      const t = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(keepAlive);
       if (t) keepAliveMs = Number(t[1]) * 1000;
     }
     const head: ResponseHead = { statusCode, minor, headers, close, keepAliveMs };
     // framing (RFC 9112 6.3)
-    const te = joined(headers['transfer-encoding']);
-    const cl = headers['content-length'];
     if (this.#noBody || statusCode === 204 || statusCode === 304) {
       this.#state = State.Done;
     } else if (te !== undefined) {
@@ -272,10 +313,8 @@ export class ResponseParser {
         head.close = true;
       }
     } else if (cl !== undefined) {
-      const values = Array.isArray(cl) ? cl : [cl];
-      const v = values[0] as string;
-      if (!/^\d{1,15}$/.test(v) || values.some((x) => x !== v)) throw new ParseError(`invalid Content-Length ${JSON.stringify(joined(cl))}`);
-      this.#remaining = Number(v);
+      if (clConflict || cl.length === 0 || cl.length > 15 || !allDigits(cl)) throw new ParseError(`invalid Content-Length ${JSON.stringify(joined(headers['content-length']))}`);
+      this.#remaining = Number(cl);
       this.#state = this.#remaining === 0 ? State.Done : State.Length;
     } else {
       this.#state = State.UntilClose;
@@ -284,6 +323,21 @@ export class ResponseParser {
     return head;
   }
 }
+
+/** 1: a token character (RFC 9110 5.6.2), 2: an upper-case letter (also a token character), 0: neither. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+for (let c = 65; c <= 90; c++) TOKEN_CHARS[c] = 2;
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function allDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (!isDigit(s.charCodeAt(i))) return false;
+  return true;
+}
+
 
 function joined(v: string | string[] | undefined): string | undefined {
   return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : v;
