@@ -3,11 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { DataPlane } from './data-plane.ts';
 import { agentEnvFrom } from './identity.ts';
-import { staticCluster } from './upstream/test-support.ts';
+import { findSamples, parseExposition } from '../../test/helpers/prometheus.ts';
+import { staticCluster, until } from './upstream/test-support.ts';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const planes: DataPlane[] = [];
@@ -57,7 +59,70 @@ function inboundListener(name: string, tcpCluster: string, httpRoute: Record<str
   };
 }
 
+/** An outbound listener routing every host to `cluster`, as Istio's routes do (retries, attempt count, decorator). */
+function outboundListener(name: string, cluster: string): Record<string, unknown> {
+  const route = {
+    name: 'r',
+    virtual_hosts: [{ name: 'svc', domains: ['*'], include_request_attempt_count: true, routes: [{ name: 'default', match: { prefix: '/' }, decorator: { operation: 'svc:80/*' }, route: { cluster, timeout: '0s', retry_policy: { retry_on: 'connect-failure,retriable-status-codes', num_retries: 2, retriable_status_codes: [503] } } }] }],
+  };
+  return {
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    traffic_direction: 'OUTBOUND',
+    filter_chains: [{ name, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: { '@type': HCM, stat_prefix: name, route_config: route, http_filters: [{ name: 'envoy.filters.http.router' }] } }] }],
+  };
+}
+
 describe('data plane', () => {
+  it('HTTP/1.1 through an outbound listener: whole and streamed responses, streamed request bodies, the headers Istio adds', { timeout: 20_000 }, async () => {
+    const seen: Array<{ method: string; url: string; headers: Record<string, string | string[] | undefined>; body: string }> = [];
+    const upstream = createHttpServer((req, res) => {
+      let body = '';
+      req.setEncoding('latin1');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        if (req.url === '/chunked') {
+          res.write('first,');
+          setTimeout(() => res.end('second'), 20);
+        } else if (req.url === '/retry' && seen.filter((x) => x.url === '/retry').length === 1) {
+          res.writeHead(503).end('try again');
+        } else res.end(`echo ${req.method} ${body.length}`);
+      });
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    servers.push(upstream);
+    const p = plane();
+    await p.apply('clusters', [staticCluster('outbound|80||svc.test.svc.cluster.local', [(upstream.address() as AddressInfo).port])]);
+    await p.apply('listeners', [outboundListener('out', 'outbound|80||svc.test.svc.cluster.local')]);
+    const base = `http://127.0.0.1:${p.listeners.boundPorts().get('out')}`;
+
+    const whole = await fetch(`${base}/a?b=c`);
+    assert.equal(whole.status, 200);
+    assert.equal(await whole.text(), 'echo GET 0');
+    assert.match(whole.headers.get('x-envoy-upstream-service-time') ?? '', /^\d+$/);
+    const first = seen[0];
+    assert.equal(first?.url, '/a?b=c');
+    assert.match(String(first?.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    assert.equal(first?.headers['x-forwarded-proto'], 'http');
+    assert.equal(first?.headers['x-envoy-attempt-count'], '1');
+    assert.equal(first?.headers['x-envoy-decorator-operation'], 'svc:80/*');
+    assert.ok(first?.headers['x-envoy-peer-metadata']);
+
+    const streamed = await fetch(`${base}/chunked`);
+    assert.equal(await streamed.text(), 'first,second');
+
+    const big = 'z'.repeat(100_000);
+    const { Readable } = await import('node:stream');
+    const posted = await fetch(`${base}/up`, { method: 'POST', body: Readable.toWeb(Readable.from([Buffer.from(big.slice(0, 50_000)), Buffer.from(big.slice(50_000))])) as ReadableStream, duplex: 'half' });
+    assert.equal(await posted.text(), 'echo POST 100000');
+
+    const retried = await fetch(`${base}/retry`, { method: 'PUT', body: 'again' });
+    assert.equal(await retried.text(), 'echo PUT 5');
+    assert.deepEqual(seen.filter((x) => x.url === '/retry').map((x) => [x.headers['x-envoy-attempt-count'], x.body]), [['1', 'again'], ['2', 'again']]);
+  });
+
   it('TCP through a listener that inspects first bytes (it also has HTTP chains): the client’s first bytes reach the upstream', { timeout: 10_000 }, async () => {
     const echo = await echoServer();
     const p = plane();
@@ -77,5 +142,10 @@ describe('data plane', () => {
     });
     await once(client, 'close');
     assert.equal(got, 'hello first bytes\nsecond\n');
+    // the connection's bytes, both ways, in Istio's TCP metrics once the proxy closed it
+    const sample = (name: string): number | undefined => findSamples(parseExposition(p.telemetry.metrics.render()), name, {})[0]?.value;
+    await until(() => sample('istio_tcp_connections_closed_total') === 1);
+    assert.equal(sample('istio_tcp_received_bytes_total'), got.length);
+    assert.equal(sample('istio_tcp_sent_bytes_total'), got.length);
   });
 });

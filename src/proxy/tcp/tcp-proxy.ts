@@ -27,6 +27,9 @@ export function proxyTcp(ctx: ProxyContext, socket: Socket, conn: TcpConnection)
   const report = (): void => {
     if (reported) return;
     reported = true;
+    // the sockets count their own bytes (no 'data' listener per chunk): what the client sent us, what we sent it
+    info.bytesReceived = socket.bytesRead;
+    info.bytesSent = socket.bytesWritten;
     info.endTime = ctx.now();
     ctx.report(info, conn.chain.accessLog);
   };
@@ -64,8 +67,6 @@ export function proxyTcp(ctx: ProxyContext, socket: Socket, conn: TcpConnection)
     (up: Socket) => {
       info.upstreamLocalAddress = `${up.localAddress ?? ''}:${up.localPort ?? 0}`;
       ctx.reportTcpOpen?.(info);
-      socket.on('data', (c: Buffer) => (info.bytesReceived += c.length));
-      up.on('data', (c: Buffer) => (info.bytesSent += c.length));
       socket.pipe(up);
       up.pipe(socket);
       socket.resume();
