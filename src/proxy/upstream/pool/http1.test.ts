@@ -415,6 +415,41 @@ describe('HTTP/1.1 upstream client: framing', () => {
     assert.equal(host.activeRequests, 0);
   });
 
+  it('a server that closes an idle connection: the next request goes on a new one; an early answer to a streamed body drains the rest and retires the connection', { timeout: 10_000 }, async () => {
+    const s = await rawServer((head, socket, n) => {
+      if (n === 1) {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        setTimeout(() => socket.end(), 10); // FIN while idle
+      } else if (head.startsWith('POST')) {
+        // answer at once and stop reading: the client's writes back up until the answer arrives
+        socket.pause();
+        setTimeout(() => socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig!'), 50);
+      }
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    });
+    const c = manager([staticCluster('fin', [s.port])]).get('fin')!;
+    const host = c.chooseHost({})!;
+    assert.equal(await readBody(await c.request(host, get())), 'ok');
+    await until(() => c.describe().hosts[0]?.connections === 0);
+    assert.equal(await readBody(await c.request(host, get())), 'ok');
+    assert.equal(s.connections.length, 2);
+
+    const { PassThrough } = await import('node:stream');
+    const body = new PassThrough({ highWaterMark: 1024 });
+    const filling = (async () => {
+      for (let i = 0; i < 400; i++) if (!body.write(Buffer.alloc(64 * 1024))) await once(body, 'drain');
+      body.end();
+    })();
+    const signal = new AbortController().signal;
+    const early = await c.request(host, { method: 'POST', path: '/', headers: { host: 'x', 'content-length': String(400 * 64 * 1024) }, body, signal });
+    assert.equal(early.statusCode, 413);
+    assert.equal(await readBody(early), 'big!');
+    await filling; // the rest of the body is drained, not left blocked
+    assert.equal(await readBody(await c.request(host, get())), 'ok');
+    assert.equal(s.connections.length, 3, 'the connection with the unfinished body was not reused');
+    assert.equal(host.activeRequests, 0);
+  });
+
   it('writes host first, drops connection headers, frames a stream without a length as chunked, and refuses unsendable headers without using the connection', async () => {
     const s = await rawServer((_head, socket, _n, body) => {
       const answer = body || 'ok';

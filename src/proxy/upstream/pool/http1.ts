@@ -148,6 +148,10 @@ export class Http1Connection implements PoolConnection, ParserEvents {
   private early: Buffer[] = [];
   /** The request, body included, is on the wire (a connection is reusable only then). */
   private requestSent = true;
+  /** Detaches a request body still being streamed. */
+  private stopBody: (() => void) | undefined;
+  /** The server closed its side: no new request may be sent. */
+  private remoteEnded = false;
   private served = 0;
   private socketClosed = false;
   private pausedForBody = false;
@@ -157,6 +161,13 @@ export class Http1Connection implements PoolConnection, ParserEvents {
   private idleDeadline = 0;
   private readonly onData = (chunk: Buffer): void => this.read(chunk);
   private readonly onClose = (): void => this.socketGone();
+  /** FIN from the server: an idle connection goes at once (before its 'close'), so no request is sent on it. */
+  private readonly onEnd = (): void => {
+    this.remoteEnded = true;
+    if (this.pr) {
+      if (this.parser.untilClose) this.parser.finish();
+    } else this.closeNow();
+  };
   private readonly onError = (): void => undefined; // 'close' follows and says what it means
   private readonly onAbort = (reason: unknown): void => {
     this.reuse = false;
@@ -196,6 +207,7 @@ export class Http1Connection implements PoolConnection, ParserEvents {
         socket.on('data', this.onData);
         socket.on('error', this.onError);
         socket.on('close', this.onClose);
+        socket.on('end', this.onEnd);
         this.state = 'ready';
         this.markIdle();
         this.opts.events.onConnected(this);
@@ -263,10 +275,18 @@ export class Http1Connection implements PoolConnection, ParserEvents {
       body.resume();
     };
     const cleanup = (): void => {
+      this.stopBody = undefined;
       body.off('data', onData);
       body.off('end', onEnd);
       body.off('error', onError);
       socket.off('drain', onDrain);
+    };
+    // The exchange ended before the body did (early response, failure, abort): the rest of the body is drained
+    // into nothing, so that the downstream connection can go on to its next request.
+    this.stopBody = (): void => {
+      cleanup();
+      body.on('error', ignore);
+      body.resume();
     };
     const onData = (c: Buffer): void => {
       if (this.pr !== pr || this.socketClosed) {
@@ -414,13 +434,14 @@ export class Http1Connection implements PoolConnection, ParserEvents {
     this.head = undefined;
     if (this.early.length > 0) this.early = [];
     pr.abortHook = undefined;
+    this.stopBody?.();
     if (this.pausedForBody) {
       this.pausedForBody = false;
       this.socket?.resume();
     }
     pr.finish();
     if (this.state === 'closed') return;
-    if (!this.reuse || this.socketClosed || this.state === 'draining' || !this.requestSent || !this.parser.done) {
+    if (!this.reuse || this.socketClosed || this.remoteEnded || this.state === 'draining' || !this.requestSent || !this.parser.done) {
       this.closeNow();
       return;
     }
