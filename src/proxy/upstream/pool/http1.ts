@@ -5,9 +5,10 @@
 // closes before the response, protocol_error (UPE) for a malformed response or an unsendable request; aborts
 // reject with the signal's reason.
 //
-// Why not undici or node:http's Agent: the pool (not a client library) owns connection counting, queueing and
-// per-connection request limits, so all a connection needs is to write a request and parse a response, which
-// costs far less per request here than either library's layers (see docs/benchmarks.md), and loads no module.
+// Why not undici (used before) or node:http's Agent: the pool, not a client library, owns connection counting,
+// queueing and per-connection request limits, so a connection only has to write a request and parse a response.
+// Measured through the data-plane benchmark's sidecar pair (h2load, 64 connections): replacing undici's Client
+// with this took CPU per 1000 requests from ~170 to ~120 ms (client side) and ~147 to ~116 ms (server side).
 
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
