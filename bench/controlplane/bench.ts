@@ -1,5 +1,6 @@
 // `npm run bench -- controlplane`: the control plane at scale. Per mesh size and scoping, a control-plane process and two proxy-fleet processes on 127.0.0.1: time to sync every proxy, xDS bytes per proxy, then one VirtualService change timed until every pushed proxy has ACKed, with the control plane's CPU and RSS. Every wait is bounded; a scenario that fails is reported as failed and the others still run.
 
+import { positiveNumber } from '../lib/args.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -293,11 +294,7 @@ function parse(args: string[]): Options {
     },
     strict: true,
   });
-  const num = (v: string, name: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: expected a positive number, got ${v}`);
-    return n;
-  };
+  const num = positiveNumber;
   const scoping = values.scoping;
   if (scoping !== 'both' && scoping !== 'scoped' && scoping !== 'unscoped') throw new Error(`--scoping: expected both, scoped or unscoped, got ${scoping}`);
   return {

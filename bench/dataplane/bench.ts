@@ -1,5 +1,6 @@
 // `npm run bench -- dataplane`: the sidecar's data path against a direct call, an nginx pair and a HAProxy pair, Istio's method: client -> client-side proxy -> server-side proxy -> origin in network namespaces on one bridge, fixed-rate HTTP/1.1 latency added over the direct baseline with each proxy's CPU and RSS, then closed-loop maximum throughput (HTTP/1.1, HTTP/2, gRPC, TCP). A run that fails is reported as failed and the others still run; missing tools are named with their apt package.
 
+import { positiveNumber } from '../lib/args.ts';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -155,11 +156,7 @@ function parse(args: string[]): Options {
     },
     strict: true,
   });
-  const num = (v: string, name: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: expected a positive number, got ${v}`);
-    return n;
-  };
+  const num = positiveNumber;
   const q = values.quick;
   const chains = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '' && s !== 'direct');
   for (const c of chains) if (!(PROXIES as readonly string[]).includes(c)) throw new Error(`--only: unknown chain ${c}; known: ${PROXIES.join(', ')}`);

@@ -9,7 +9,7 @@ import dc from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsSkipReason } from '../helpers/netns.ts';
-import { APPS, CLIENT_YAML, ECHO_SERVICE_YAML, poll, startTestMesh, type TestMesh } from '../helpers/mesh.ts';
+import { APPS, CLIENT_YAML, ECHO_DEPLOYMENT_YAML, ECHO_SERVICE_YAML, poll, startTestMesh, type TestMesh } from '../helpers/mesh.ts';
 import { findSamples, parseExposition } from '../helpers/prometheus.ts';
 import { XDS_EVENTS, type XdsNackEvent } from '../../src/controlplane/xds/ads-server.ts';
 
@@ -20,14 +20,7 @@ const REQUESTS = 24;
 const YAML = `
 ${ECHO_SERVICE_YAML}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: demo}
-spec:
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}]}]}
+${ECHO_DEPLOYMENT_YAML}
 ---
 ${CLIENT_YAML}
 `;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsSkipReason } from '../helpers/netns.ts';
-import { APPS, poll, startTestMesh, type FetchResult, type TestMesh, CLIENT_YAML, ECHO_SERVICE_YAML } from '../helpers/mesh.ts';
+import { APPS, poll, startTestMesh, type FetchResult, type TestMesh, CLIENT_YAML, ECHO_DEPLOYMENT_YAML, ECHO_SERVICE_YAML } from '../helpers/mesh.ts';
 
 const skip = netnsSkipReason();
 const HOST = 'echo.demo.svc.cluster.local';
@@ -14,14 +14,7 @@ const HOST = 'echo.demo.svc.cluster.local';
 const YAML = `
 ${ECHO_SERVICE_YAML}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: demo}
-spec:
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}]}]}
+${ECHO_DEPLOYMENT_YAML}
 ---
 ${CLIENT_YAML}
 ---

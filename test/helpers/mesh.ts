@@ -39,6 +39,16 @@ spec:
   selector: {app: echo}
   ports: [{name: http, port: 80, targetPort: 8080}]`;
 
+/** One echo pod (image tsmesh/echo on 8080) behind ECHO_SERVICE_YAML, labelled app=echo only. */
+export const ECHO_DEPLOYMENT_YAML = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, namespace: demo}
+spec:
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}]}]}`;
+
 export interface MeshOptions {
   yaml: string;
   /** image -> how to run it (argv; PORT etc. env). A container whose image is not here runs `sleep infinity`. */
