@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import net, { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { DataPlane } from './data-plane.ts';
 import { agentEnvFrom } from './identity.ts';
@@ -24,9 +24,9 @@ after(async () => {
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const TCP = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 
-function plane(): DataPlane {
+function plane(originalDst?: (socket: Socket) => { address: string; port: number } | undefined): DataPlane {
   const env = agentEnvFrom({ POD_NAME: 'app-0', POD_NAMESPACE: 'test', INSTANCE_IP: '127.0.0.1', ISTIO_METAJSON_LABELS: '{"app":"app"}' });
-  const p = new DataPlane({ env, log: quiet });
+  const p = new DataPlane({ env, log: quiet, ...(originalDst ? { originalDst } : {}) });
   planes.push(p);
   return p;
 }
@@ -73,7 +73,84 @@ function outboundListener(name: string, cluster: string): Record<string, unknown
   };
 }
 
+/** A TCP server that answers its tag to whatever it is sent, then closes. */
+async function tagServer(tag: string): Promise<number> {
+  const s = createServer((c) => {
+    c.on('error', () => undefined);
+    c.once('data', () => c.end(tag));
+  });
+  servers.push(s);
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  return (s.address() as AddressInfo).port;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function tcpChain(cluster: string): Record<string, unknown> {
+  return { name: cluster, filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP, stat_prefix: cluster, cluster } }] };
+}
+
 describe('data plane', () => {
+  it('a connection accepted while the rest of a listener set is still binding waits for the whole set (never routed by the previous one)', { timeout: 10_000 }, async () => {
+    const target = await tagServer('TARGET');
+    const fallback = await tagServer('FALLBACK');
+    const [virtualPort, otherPort] = [await freePort(), await freePort()];
+    // every captured connection "was going to" 127.0.0.1:9, which a bind_to_port: false listener serves
+    const p = plane(() => ({ address: '127.0.0.1', port: 9 }));
+    await p.apply('clusters', [staticCluster('target', [target]), staticCluster('fallback', [fallback])]);
+    const listeners = [
+      { name: 'virtualOutbound', address: { socket_address: { address: '127.0.0.1', port_value: virtualPort } }, use_original_dst: true, filter_chains: [], default_filter_chain: tcpChain('fallback') },
+      { name: 'other', address: { socket_address: { address: '127.0.0.1', port_value: otherPort } }, filter_chains: [], default_filter_chain: tcpChain('fallback') },
+      { name: '127.0.0.1_9', address: { socket_address: { address: '127.0.0.1', port_value: 9 } }, bind_to_port: false, filter_chains: [], default_filter_chain: tcpChain('target') },
+    ];
+    // the second bind is held back until a connection has reached the first listener
+    const proto = net.Server.prototype;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, and only ever called with apply()
+    const listen = proto.listen;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    proto.listen = function (this: Server, ...args: unknown[]) {
+      calls++;
+      if (calls === 2) {
+        void gate.then(() => (listen as (...a: unknown[]) => Server).apply(this, args));
+        return this;
+      }
+      return (listen as (...a: unknown[]) => Server).apply(this, args);
+    } as typeof listen;
+    let applying: Promise<void>;
+    try {
+      applying = p.apply('listeners', listeners);
+      await until(() => calls === 2);
+    } finally {
+      proto.listen = listen;
+    }
+    let got = '';
+    try {
+      const client = connect({ host: '127.0.0.1', port: virtualPort });
+      clients.push(client);
+      await once(client, 'connect');
+      client.write('hello');
+      client.on('data', (d: Buffer) => (got += d.toString()));
+      await new Promise((r) => setTimeout(r, 150)); // the connection is accepted and waits
+      assert.equal(got, '', 'nothing answers before the whole listener set is in place');
+      release();
+      await once(client, 'close');
+    } finally {
+      release();
+      await applying;
+    }
+    assert.equal(got, 'TARGET');
+  });
+
+
   it('HTTP/1.1 through an outbound listener: whole and streamed responses, streamed request bodies, the headers Istio adds', { timeout: 20_000 }, async () => {
     const seen: Array<{ method: string; url: string; headers: Record<string, string | string[] | undefined>; body: string }> = [];
     const upstream = createHttpServer((req, res) => {

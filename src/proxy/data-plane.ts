@@ -30,6 +30,8 @@ export interface DataPlaneOptions {
   limitCounters?: (clusterName: string) => LimitCounters | undefined;
   /** Access log sinks (workers write each line in one atomic write). */
   sinks?: SinkRegistry;
+  /** Where a captured connection was going (default: SO_ORIGINAL_DST through the native addon). Tests set it. */
+  originalDst?: (socket: Socket) => { address: string; port: number } | undefined;
 }
 
 export { APPLY_ORDER, type DataPlaneSnapshot, type XdsKind } from './workers/protocol.ts';
@@ -58,19 +60,19 @@ export class DataPlane {
       reportTcpOpen: (info) => this.telemetry.reportTcpOpen(info),
     };
     this.#hcm = new HttpConnectionManager(ctx);
-    const canOrigDst = originalDstAvailable();
+    const canOrigDst = opts.originalDst !== undefined || originalDstAvailable();
     if (!canOrigDst && this.workerId === 0) log.warn('SO_ORIGINAL_DST is unavailable (native addon not built): captured connections will be routed by their local address');
     this.listeners = new ListenerManager(
       ctx,
       this.#hcm,
-      (socket: Socket) => {
+      opts.originalDst ?? ((socket: Socket) => {
         if (!canOrigDst) return undefined;
         try {
           return getOriginalDst(socket);
         } catch {
           return undefined; // not redirected: the local address is the destination
         }
-      },
+      }),
       { stats: this.telemetry.stats, workerId: this.workerId },
     );
   }

@@ -24,6 +24,12 @@ interface Bound {
   key: string;
   server: net.Server;
   listener: CompiledListener;
+  /**
+   * Connections accepted while apply() is still binding the rest of the set: held (unread) until the new
+   * listener table is in place, so a connection is never handed off by the previous table (with
+   * --concurrency, a replacement worker takes connections as soon as its first listener is bound).
+   */
+  held?: Socket[];
 }
 
 const ORIGINAL_DST_FILTER = 'envoy.filters.listener.original_dst';
@@ -133,9 +139,16 @@ export class ListenerManager {
         opened.push(await this.#bind(key, l));
       }
     } catch (err) {
-      for (const b of opened) b.server.close();
+      for (const b of opened) {
+        b.server.close();
+        for (const socket of b.held ?? []) socket.destroy();
+      }
       throw err;
     }
+    const byAddress = new Map<string, CompiledListener>();
+    for (const l of listeners) if (!byAddress.has(`${l.address}:${l.port}`)) byAddress.set(`${l.address}:${l.port}`, l);
+    this.#byAddress = byAddress;
+    this.#listeners = [...listeners];
     for (const b of opened) this.#bound.set(b.key, b);
     for (const [key, b] of this.#bound) {
       const l = wanted.get(key);
@@ -145,15 +158,16 @@ export class ListenerManager {
         this.#bound.delete(key);
       }
     }
-    const byAddress = new Map<string, CompiledListener>();
-    for (const l of listeners) if (!byAddress.has(`${l.address}:${l.port}`)) byAddress.set(`${l.address}:${l.port}`, l);
-    this.#byAddress = byAddress;
-    this.#listeners = [...listeners];
+    for (const b of opened) {
+      const held = b.held ?? [];
+      b.held = undefined;
+      for (const socket of held) if (!socket.destroyed) this.#onConnection(b, socket);
+    }
   }
 
   #bind(key: string, l: CompiledListener): Promise<Bound> {
     const server = net.createServer({ noDelay: true, pauseOnConnect: false });
-    const bound: Bound = { key, server, listener: l };
+    const bound: Bound = { key, server, listener: l, held: [] };
     server.on('connection', (socket) => this.#onConnection(bound, socket));
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(`listener ${l.name}: cannot bind ${l.address}:${l.port}: ${err.code ?? err.message}`)));
@@ -179,7 +193,12 @@ export class ListenerManager {
   }
 
   #onConnection(bound: Bound, socket: Socket): void {
-    socket.on('error', () => undefined);
+    if (bound.held) {
+      socket.on('error', () => undefined);
+      bound.held.push(socket);
+      return;
+    }
+    if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
     if (this.#draining) {
       socket.destroy();
       return;
