@@ -78,11 +78,14 @@ describe('tsmesh proxy --concurrency 2', { skip, timeout: 120_000 }, () => {
   };
   const send = async (count: number, path: string): Promise<void> => {
     const results = await mesh.fetch('client', `http://${vip}${path}`, { count, concurrency: 4, headers: { host: HOST } });
-    assert.deepEqual(results.map((r) => r.status), Array<number>(count).fill(200), JSON.stringify(results.filter((r) => r.status !== 200)));
+    const failed = results.filter((r) => r.status !== 200);
+    // on failure: the failed results and both sidecars' logs (access log lines included) say what happened
+    const why = failed.length === 0 ? '' : `${JSON.stringify(failed)}\n--- client sidecar\n${mesh.sidecarLog('client').slice(-6000)}\n--- echo sidecar\n${mesh.sidecarLog('echo').slice(-6000)}`;
+    assert.deepEqual(results.map((r) => r.status), Array<number>(count).fill(200), why);
   };
 
   before(async () => {
-    mesh = await startTestMesh({ yaml: YAML, images: { 'tsmesh/echo': { argv: [process.execPath, join(APPS, 'echo.mjs')], env: { PORT: '8080' } } }, sidecarArgs: ISTIO_ARGS });
+    mesh = await startTestMesh({ yaml: YAML, images: { 'tsmesh/echo': { argv: [process.execPath, join(APPS, 'echo.mjs')], env: { PORT: '8080' } } }, sidecarArgs: ISTIO_ARGS, meshOverrides: ['meshConfig.accessLogFile=/dev/stdout'] });
     vip = mesh.vip(HOST);
     await poll('the echo app answering', async () => ((await mesh.fetch('client', `http://${vip}/`, { headers: { host: HOST } }))[0]?.status === 200 ? true : undefined));
   });

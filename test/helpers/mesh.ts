@@ -206,7 +206,7 @@ export async function startTestMesh(opts: MeshOptions): Promise<TestMesh> {
                     SERVICE_ACCOUNT: w.serviceAccount,
                     ISTIO_METAJSON_LABELS: JSON.stringify(w.labels),
                     XDS_ADDRESS: `${gateway}:${cp.xdsPort}`,
-                    TSMESH_LOG_LEVEL: 'info',
+                    TSMESH_LOG_LEVEL: process.env.TSMESH_TEST_SIDECAR_LOG_LEVEL ?? 'info',
                   },
                   ...(opts.sidecarArgs ? { argv: sidecarArgv(opts.sidecarArgs) } : {}),
                 },
