@@ -46,6 +46,7 @@ export const usage = `npm run bench -- dataplane [options]
   --cpu-prof            run the tsmesh sidecars under node --cpu-prof and list their top frames
   --results DIR         where to write (default bench/results; latest.md is committed)
   --no-write            print only; write nothing
+  --keep                keep the run's directory (every proxy's log and config) and say where
   --from-json FILE      re-render the tables, chart and latest.md of an earlier dataplane.json
 needs root, Linux, and: ${APT}`;
 
@@ -70,6 +71,7 @@ interface Options {
   sidecarArgs: string[];
   cpuProf: boolean;
   write: boolean;
+  keep: boolean;
   results: string;
 }
 
@@ -152,6 +154,7 @@ function parse(args: string[]): Options {
       'sidecar-args': { type: 'string', default: '--concurrency 1' },
       'cpu-prof': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
       results: { type: 'string', default: RESULTS },
     },
     strict: true,
@@ -181,6 +184,7 @@ function parse(args: string[]): Options {
     sidecarArgs: values['sidecar-args'].split(/\s+/).filter((s) => s !== ''),
     cpuProf: values['cpu-prof'],
     write: !values['no-write'],
+    keep: values.keep,
     results: values.results,
   };
 }
@@ -705,7 +709,7 @@ export async function run(args: string[]): Promise<number> {
     process.off('SIGINT', stopping);
     process.off('SIGTERM', stopping);
     if (o.cpuProf) profiles = collectProfiles(topo, o.results);
-    if (failed) log(`logs and configs kept in ${topo.dir}`);
+    if (failed || o.keep) log(`logs and configs kept in ${topo.dir}`);
     else rmSync(topo.dir, { recursive: true, force: true });
   }
   const saved: Saved = { suite: 'dataplane', date, command, machine: m, options: o, topology: { subnet: topo.subnet, pin }, check, runs, goals: goals(runs, o), ...(profiles ? { profiles } : {}) };
