@@ -110,6 +110,16 @@ describe('injectPod', () => {
     assert.match(DEFAULT_PROXY_IMAGE, /^tsmesh\/proxy:\d+\.\d+\.\d+/);
   });
 
+  it('orders init containers as Istio\'s reorderPod: istio-init after the application\'s, istio-validation (CNI) before them', () => {
+    const withInit = (): PodTemplate => {
+      const p = pod();
+      if (p.spec) p.spec.initContainers = [{ name: 'migrate', image: 'migrate:1' }, { name: 'seed', image: 'seed:1' }];
+      return p;
+    };
+    assert.deepEqual(injectPod(withInit(), ctx).spec?.initContainers?.map((c) => c.name), ['migrate', 'seed', 'istio-init']);
+    assert.deepEqual(injectPod(withInit(), { ...ctx, cni: true }).spec?.initContainers?.map((c) => c.name), ['istio-validation', 'migrate', 'seed']);
+  });
+
   it('gives the sidecar everything tsmesh proxy reads: its identity, labels, control plane', () => {
     const out = injectPod(pod(), ctx);
     out.metadata = { ...out.metadata, name: 'reviews-v2-5b6f7c9d8-x2x9k', namespace: 'bookinfo' };

@@ -486,7 +486,12 @@ export function injectPod<T extends PodTemplate>(pod: T, ctx: InjectContext): T 
   spec.containers = hold ? [proxy, ...apps] : [...apps, proxy];
 
   const initName = capture.mode === 'NONE' ? undefined : ctx.cni ? VALIDATION_CONTAINER_NAME : INIT_CONTAINER_NAME;
-  if (initName) spec.initContainers = [(ctx.cni ? validationContainer : initContainer)(image, capture, resources, agentLogLevel), ...(spec.initContainers ?? [])];
+  // Istio's reorderPod: istio-validation first (it blocks every user container until the CNI rules are there),
+  // istio-init last (the application's init containers run before the capture rules, so their traffic passes)
+  if (initName) {
+    const own = (ctx.cni ? validationContainer : initContainer)(image, capture, resources, agentLogLevel);
+    spec.initContainers = ctx.cni ? [own, ...(spec.initContainers ?? [])] : [...(spec.initContainers ?? []), own];
+  }
   if (ctx.cni) captureAnnotations(capture, annotations);
 
   const volumes = sidecarVolumes();

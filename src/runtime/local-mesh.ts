@@ -10,7 +10,7 @@ import { logger, type Logger } from '../common/log.ts';
 import { MeshError } from '../common/errors.ts';
 import { listYamlFiles } from '../config/loader.ts';
 import { ControlPlane } from '../controlplane/server.ts';
-import { INIT_CONTAINER_NAME, INJECT_KEYS, PROXY_CONTAINER_NAME, injectPod, injectionDecision, isInjected, podCaptureConfig, type PodTemplate } from '../inject/inject.ts';
+import { INIT_CONTAINER_NAME, INJECT_KEYS, PROXY_CONTAINER_NAME, VALIDATION_CONTAINER_NAME, injectPod, injectionDecision, isInjected, podCaptureConfig, type PodTemplate } from '../inject/inject.ts';
 import { CAPTURE_ANNOTATIONS, type CaptureConfig } from '../inject/capture-rules.ts';
 import { resolveContainerEnv } from '../inject/inject-env.ts';
 import { proxyCommandArgs } from '../inject/inject-sidecar.ts';
@@ -18,7 +18,8 @@ import type { Workload } from '../registry/types.ts';
 import { buildDnsView, resolvConf, startMeshDns, type MeshDns, DEFAULT_SERVICE_CIDR } from './dns.ts';
 import { containerCommand, loadExternalHosts, loadImageMappings, type ImageCommand } from './images.ts';
 import { cleanupAll, ensureBridge, DEFAULT_BRIDGE, DEFAULT_BRIDGE_ADDRESS, DEFAULT_POD_CIDR } from './netns.ts';
-import { sidecarArgv, startPod, type ContainerRun, type RestartPolicy, type RunningPod } from './pod-runner.ts';
+import { sidecarArgv, startPod, type ContainerRun, type InitContainerRun, type PodStatus, type RestartPolicy, type RunningPod } from './pod-runner.ts';
+import { notStartedText } from './pod-status.ts';
 import { cleanupServiceRules, DEFAULT_CHAIN_PREFIX, syncServiceRules } from './service-proxy.ts';
 import { stateDir, type MeshState, type PodState } from './state.ts';
 
@@ -47,6 +48,9 @@ export interface LocalMeshOptions {
   externalHosts?: Record<string, ExternalHostSpec>;
   /** Base of the container restart back-off (default 10 s, as the kubelet). */
   restartBackoffMs?: number;
+  /** How long starting a pod waits for its init containers (default 60 s); a pod still in them then keeps trying
+   *  in the background while the mesh reports ready (`tsmesh up` names it with its state). */
+  initWaitMs?: number;
 }
 
 export interface ExternalHostSpec {
@@ -221,18 +225,35 @@ export class LocalMesh {
           continue;
         }
         const cmd = containerCommand(c, this.#images, w.annotations);
-        containers.push({ name: c.name, argv: cmd.argv, env: { ...cmd.env, ...env }, ...(cmd.cwd ? { cwd: cmd.cwd } : {}), uid: c.securityContext?.runAsUser ?? 1000, ...(postStart?.length ? { postStart } : {}) });
+        containers.push({ name: c.name, argv: cmd.argv, env: { ...cmd.env, ...env }, ...(cmd.cwd ? { cwd: cmd.cwd } : {}), uid: runAsUser(c, template), ...(postStart?.length ? { postStart } : {}) });
+      }
+      // init containers in the pod's order, built as the containers are; Istio's own are done by the runtime itself:
+      // istio-init installs the capture rules where it stands (Istio's injector puts it last, so application init
+      // containers run before the capture), istio-validation (CNI) finds them installed before any init container
+      const initContainers: InitContainerRun[] = [];
+      for (const c of template.spec?.initContainers ?? []) {
+        if (meshed && (c.name === INIT_CONTAINER_NAME || c.name === VALIDATION_CONTAINER_NAME)) {
+          initContainers.push({ name: c.name, argv: [], builtin: c.name === INIT_CONTAINER_NAME ? 'capture' : 'validation' });
+          continue;
+        }
+        if (c.name === INIT_CONTAINER_NAME || c.name === VALIDATION_CONTAINER_NAME) continue;
+        const cmd = containerCommand(c, this.#images, w.annotations);
+        initContainers.push({ name: c.name, argv: cmd.argv, env: { ...cmd.env, ...resolveContainerEnv(c, template, status) }, ...(cmd.cwd ? { cwd: cmd.cwd } : {}), uid: runAsUser(c, template) });
       }
       const capture = meshed ? cniDefaults(template, podCaptureConfig(template)) : undefined;
       const restartPolicy = restartPolicyOf(w);
       state.sidecar = sidecar !== undefined;
       state.restartPolicy = restartPolicy;
       const started: { run?: RunningPod } = {};
-      const update = (): void => {
-        if (!started.run) return;
-        const st = started.run.status();
+      const update = (st: PodStatus | undefined = started.run?.status()): void => {
+        if (!st) return;
         state.phase = st.phase;
         state.containers = st.containers;
+        if (st.initContainers.length > 0) state.initContainers = st.initContainers;
+        if (st.error) {
+          state.reason = 'StartError';
+          state.message = st.error;
+        }
         this.#writeState();
       };
       const run = await startPod(
@@ -242,11 +263,14 @@ export class LocalMesh {
           ip: w.ip,
           netns: state.netns,
           containers,
+          ...(initContainers.length ? { initContainers } : {}),
+          ...(o.initWaitMs !== undefined ? { initWaitMs: o.initWaitMs } : {}),
+          warn: (message) => this.log.warn(message, { pod: `${w.namespace}/${w.name}` }),
           hostname: w.name,
           resolvConf: resolvConf(w.namespace, o.gateway),
           restartPolicy,
           ...(o.restartBackoffMs !== undefined ? { restartBackoffMs: o.restartBackoffMs } : {}),
-          onChange: () => update(),
+          onChange: (st) => update(st),
           ...(sidecar ? { sidecar: { ...sidecar, argv: sidecarArgv(sidecarArgs.slice(1)), hold: !holdDisabled(template.metadata?.annotations) }, ...(capture ? { capture } : {}) } : {}),
         },
         { bridge: o.bridge, cidr: o.podCIDR, gateway: o.gateway, prefix: this.#prefix, logDir: this.logDir },
@@ -255,6 +279,8 @@ export class LocalMesh {
       const entry = this.#pods.get(`${w.namespace}/${w.name}`);
       if (entry) entry.run = run;
       update();
+      const stuck = notStartedText(state);
+      if (stuck) this.log.warn(stuck);
     } catch (err) {
       state.phase = 'Failed';
       state.reason = 'StartError';
@@ -324,6 +350,11 @@ function cniDefaults(pod: PodTemplate, capture: CaptureConfig | undefined): Capt
   if (!capture || (pod.spec?.initContainers ?? []).some((c) => c.name === INIT_CONTAINER_NAME)) return capture;
   if (pod.metadata?.annotations?.[CAPTURE_ANNOTATIONS.excludeOutboundPorts] !== undefined) return capture;
   return { ...capture, excludeOutboundPorts: [...new Set([...capture.excludeOutboundPorts, 15020])] };
+}
+
+/** The uid of a container's process: its securityContext.runAsUser, else the pod's, else 1000 (images' usual non-root user). */
+function runAsUser(c: { securityContext?: { runAsUser?: number } }, pod: PodTemplate): number {
+  return c.securityContext?.runAsUser ?? pod.spec?.securityContext?.runAsUser ?? 1000;
 }
 
 /** Kubernetes' spec.restartPolicy of a pod (Always by default; a Job's pods never restart unless OnFailure). */

@@ -1,12 +1,13 @@
 // Runs one pod on this machine: its own network namespace wired to the bridge with its IP, the capture
-// rules (when it has a sidecar), its init containers one after the other, each to completion (a failed one
-// follows the restartPolicy: restarted with back-off, or the pod fails), the sidecar as UID/GID 1337, then the
-// application containers in order,
-// each after the previous one's postStart hook returned (the sidecar's `tsmesh wait` holds the apps until it
+// rules (when it has a sidecar; at istio-init's place among the init containers, else before them), its init
+// containers one after the other, each to exit 0 (a failed one follows the restartPolicy: restarted with
+// back-off, or the pod fails), the sidecar as UID/GID 1337, then the application containers in order, each
+// after the previous one's postStart hook returned (the sidecar's `tsmesh wait` holds the apps until it
 // is ready; without a hook the runtime polls its readiness itself unless told not to). Containers that exit
 // follow the pod's restartPolicy with Kubernetes' back-off; when every application container is done the
 // sidecar is stopped and the pod is Succeeded or Failed. Stopping kills every process of the pod and removes
-// its namespace and veth. Failures throw MeshError saying which step failed; a half-started pod is torn down.
+// its namespace and veth. Failures throw MeshError saying which step failed; a half-started pod is torn down;
+// a pod still in its init containers after initWaitMs is returned as it is and a later failure marks it Failed.
 
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -493,6 +494,7 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
   const wrap = (err: unknown): MeshError => (err instanceof MeshError ? err : new MeshError('MESH_ERR_RUNTIME_POD', `pod ${pod.namespace}/${pod.name}: ${(err as Error).message}`, { cause: err }));
 
   let init: Promise<boolean>;
+  let timer: NodeJS.Timeout | undefined;
   try {
     await createNetns(pod.netns);
     await attachToBridge({ netns: pod.netns, hostVeth, podIp: pod.ip, cidr: net.cidr, gateway: net.gateway, bridge: net.bridge });
@@ -520,7 +522,6 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
     // a failure of the init sequence itself (the capture rules could not be installed) fails the start
     init.catch(() => undefined);
     const waitMs = pod.initWaitMs ?? DEFAULT_INIT_WAIT_MS;
-    let timer: NodeJS.Timeout | undefined;
     const inTime = inits.length === 0 || (await Promise.race([init.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)))]));
     clearTimeout(timer);
     if (inTime) {
@@ -541,6 +542,7 @@ export async function startPod(pod: PodRun, net: NetworkSettings): Promise<Runni
         });
     }
   } catch (err) {
+    clearTimeout(timer);
     await stop();
     throw wrap(err);
   }

@@ -18,7 +18,7 @@ export interface ContainerState {
   pid?: number;
   /** running, terminated (exited and not restarted, yet or ever), waiting (restart back-off). */
   state: 'running' | 'terminated' | 'waiting';
-  /** Kubernetes' reasons: Completed / Error (terminated), CrashLoopBackOff (waiting), PostStartHookError. */
+  /** Kubernetes' reasons: Completed / Error (terminated), CrashLoopBackOff, ContainerCreating, PodInitializing (waiting). */
   reason?: string;
   exitCode?: number;
   signal?: string;
@@ -33,11 +33,14 @@ export interface PodState {
   namespace: string;
   ip: string;
   netns: string;
-  /** Kubernetes' pod phases: Running until the pod is done; Succeeded/Failed once every application container
+  /** Kubernetes' pod phases: Pending while init containers run; Running until the pod is done; Succeeded/Failed once every application container
    *  exited for good (restartPolicy Never/OnFailure), or Failed when the pod could not start at all. */
   phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
   sidecar: boolean;
   containers: ContainerState[];
+  /** spec.initContainers' statuses in their order (Istio's istio-init / istio-validation included: the runtime does
+   *  their work); absent in state files of older runtimes. */
+  initContainers?: ContainerState[];
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   /** Why the pod failed to start (the runtime's error), when it did. */
   message?: string;

@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { MeshError } from '../../common/errors.ts';
 import { kindByName } from '../../config/kinds.ts';
-import { readState, type ContainerState, type PodState } from '../../runtime/state.ts';
+import { containerStatus, podRestarts, podStatusText } from '../../runtime/pod-status.ts';
+import { readState, type PodState } from '../../runtime/state.ts';
 import { tabulate } from '../../xds/configdump/tabwriter.ts';
 import { callControlPlane, controlPlaneUrl } from '../client.ts';
 import type { CommandIO } from '../main.ts';
@@ -31,12 +32,13 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
-      spec: { containers: p.containers.map((c) => ({ name: c.name })), ...(p.restartPolicy ? { restartPolicy: p.restartPolicy } : {}) },
+      spec: { ...(p.initContainers?.length ? { initContainers: p.initContainers.map((c) => ({ name: c.name })) } : {}), containers: p.containers.map((c) => ({ name: c.name })), ...(p.restartPolicy ? { restartPolicy: p.restartPolicy } : {}) },
       status: {
         phase: p.phase,
         podIP: p.ip,
         ...(p.reason ? { reason: p.reason } : {}),
         ...(p.message ? { message: p.message } : {}),
+        ...(p.initContainers?.length ? { initContainerStatuses: p.initContainers.map(containerStatus) } : {}),
         containerStatuses: p.containers.map(containerStatus),
       },
     }));
@@ -68,8 +70,7 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
     for (const i of items) {
       const p = podStatus.get(`${i.metadata.namespace ?? ''}/${i.metadata.name}`);
       const cs = p?.containers ?? [];
-      const restarts = cs.reduce((n, c) => n + (c.restartCount ?? 0), 0);
-      rows.push([...(withNs ? [i.metadata.namespace ?? ''] : []), i.metadata.name, `${cs.filter((c) => c.ready).length}/${cs.length}`, p ? podStatusText(p) : String(i.status?.phase ?? ''), String(restarts), String(i.status?.podIP ?? '')]);
+      rows.push([...(withNs ? [i.metadata.namespace ?? ''] : []), i.metadata.name, `${cs.filter((c) => c.ready).length}/${cs.length}`, p ? podStatusText(p) : String(i.status?.phase ?? ''), String(p ? podRestarts(p) : 0), String(i.status?.podIP ?? '')]);
     }
   } else {
     rows.push([...(withNs ? ['NAMESPACE'] : []), 'NAME', 'KIND']);
@@ -77,27 +78,4 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   }
   io.out(tabulate(rows, 3));
   return 0;
-}
-
-/** A container's status in Kubernetes' shape (state, lastState, restartCount, ready). */
-function containerStatus(c: ContainerState): Record<string, unknown> {
-  const term = (t: { exitCode?: number; signal?: string; reason?: string }): Record<string, unknown> => ({ exitCode: t.exitCode ?? 137, ...(t.signal ? { signal: t.signal } : {}), reason: t.reason ?? 'Error' });
-  const state = c.state === 'running' ? { running: {} } : c.state === 'terminated' ? { terminated: term(c) } : { waiting: { reason: c.reason ?? 'ContainerCreating' } };
-  return { name: c.name, ready: c.ready, restartCount: c.restartCount ?? 0, state, ...(c.last ? { lastState: { terminated: term(c.last) } } : {}) };
-}
-
-/**
- * kubectl's STATUS column: the pod's reason or phase, overridden by a container's waiting or terminated reason
- * (CrashLoopBackOff, Completed, Error); the application containers win over the sidecar, the first over later ones.
- */
-export function podStatusText(p: PodState): string {
-  let reason: string = p.reason ?? p.phase;
-  let running = false;
-  const order = [...p.containers.filter((c) => c.name === 'istio-proxy'), ...p.containers.filter((c) => c.name !== 'istio-proxy').reverse()];
-  for (const c of order) {
-    if (c.state === 'waiting' && c.reason) reason = c.reason;
-    else if (c.state === 'terminated') reason = c.reason ?? (c.signal ? `Signal:${c.signal}` : `ExitCode:${c.exitCode ?? ''}`);
-    else if (c.state === 'running' && c.ready) running = true;
-  }
-  return reason === 'Completed' && running ? 'Running' : reason;
 }

@@ -1,5 +1,5 @@
 // `tsmesh logs <pod> [-c container] [-f]`: a pod container's output (the application by default,
-// -c istio-proxy for the sidecar's access log and messages).
+// -c istio-proxy for the sidecar's access log and messages, -c <init container> for an init container's).
 
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -18,8 +18,10 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   const s = readState();
   const pod = s?.pods.find((p) => (p.name === name || p.name.startsWith(`${name}-`)) && p.namespace === ns);
   if (!pod) throw new MeshError('MESH_ERR_REGISTRY_NOT_FOUND', `pod ${name} not found in namespace ${ns}${s ? ` (pods: ${s.pods.filter((p) => p.namespace === ns).map((p) => p.name).join(', ')})` : ' (no mesh is running)'}`);
-  const c = values.container ? pod.containers.find((x) => x.name === values.container) : pod.containers.find((x) => x.name !== 'istio-proxy') ?? pod.containers[0];
-  if (!c) throw new MeshError('MESH_ERR_REGISTRY_NOT_FOUND', `container ${values.container ?? ''} not found in pod ${pod.name} (containers: ${pod.containers.map((x) => x.name).join(', ')})`);
+  // -c names a container or an init container (Kubernetes keeps their names distinct)
+  const all = [...pod.containers, ...(pod.initContainers ?? [])];
+  const c = values.container ? all.find((x) => x.name === values.container) : pod.containers.find((x) => x.name !== 'istio-proxy') ?? pod.containers[0];
+  if (!c) throw new MeshError('MESH_ERR_REGISTRY_NOT_FOUND', `container ${values.container ?? ''} not found in pod ${pod.name} (containers: ${pod.containers.map((x) => x.name).join(', ')}${pod.initContainers?.length ? `; init containers: ${pod.initContainers.map((x) => x.name).join(', ')}` : ''})`);
   io.out(readFileSync(c.log, 'utf8').replace(/\n$/, ''));
   if (!values.follow) return 0;
   let pos = statSync(c.log).size;

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { MeshError } from '../../common/errors.ts';
 import { LocalMesh, assertNotRunning, isAlive, readState, stateDir, teardown, type LocalMeshOptions } from '../../runtime/local-mesh.ts';
 import { TSMESH_BIN } from '../../runtime/pod-runner.ts';
+import { notStartedText } from '../../runtime/pod-status.ts';
 import { untilSignal } from '../signals.ts';
 import type { CommandIO } from '../main.ts';
 
@@ -20,7 +21,8 @@ Starts the control plane, mesh DNS, the service proxy (ClusterIPs) and the pods 
 in its own network namespace on the bridge tsmesh0 (10.244.0.0/16) with Istio's capture rules and a
 sidecar when injection applies (namespace label istio-injection=enabled, or istio.io/rev; pod label or
 annotation sidecar.istio.io/inject). Images are mapped to local commands by tsmesh.local.yaml.
-Returns when every pod runs; the mesh keeps running until \`tsmesh down\`. State (state.json, logs/)
+Returns when every pod runs (exit 1 naming the pods that could not start, or are still in their init
+containers after 60 s, e.g. Init:CrashLoopBackOff: they keep trying); the mesh keeps running until \`tsmesh down\`. State (state.json, logs/)
 lives in $TSMESH_HOME (default /var/run/tsmesh); one mesh per state directory.
 
 Flags:
@@ -116,7 +118,10 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
       const pp = s.pods.find((p) => p.labels.app === 'productpage');
       io.out(`mesh is up: control plane ${s.controlplane.http}, ${s.pods.length} pods. Try \`tsmesh get pods -A\`, \`tsmesh proxy-status\`.`);
       if (pp) io.out(`Bookinfo: open http://${pp.ip}:9080/productpage on this machine (or \`tsmesh exec ${pp.name} -n ${pp.namespace} -- curl -s localhost:9080/productpage\`).`);
-      return s.pods.some((p) => p.reason === 'StartError') ? 1 : 0;
+      // a pod that could not start, or is stuck in (or failed in) its init containers, is named with its state
+      const problems = s.pods.map(notStartedText).filter((t) => t !== undefined);
+      for (const t of problems) io.err(t);
+      return problems.length > 0 ? 1 : 0;
     }
     if (Date.now() > until) {
       throw new MeshError('MESH_ERR_RUNTIME_POD', `the mesh did not become ready in 180 s; see ${join(dir, 'mesh.log')}`);
