@@ -1,7 +1,8 @@
 // The embedded default (`tsmesh up`): the control plane, a bridge with DNS and the service proxy, and
 // every pod of the manifests in its own network namespace — injected by the same function as the
 // webhook, with capture rules, a sidecar (UID 1337) and its application processes. Reconciles pods
-// when config changes; writes its state to one directory for the CLI; removes everything on stop.
+// when config changes; replaces a Job's failed pods as the Job controller does (back-off, backoffLimit,
+// activeDeadlineSeconds); writes its state to one directory for the CLI; removes everything on stop.
 
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { buildDnsView, resolvConf, startMeshDns, type MeshDns, DEFAULT_SERVICE_C
 import { containerCommand, loadExternalHosts, loadImageMappings, type ImageCommand } from './images.ts';
 import { cleanupAll, ensureBridge, DEFAULT_BRIDGE, DEFAULT_BRIDGE_ADDRESS, DEFAULT_POD_CIDR } from './netns.ts';
 import { sidecarArgv, startPod, type ContainerRun, type InitContainerRun, type PodStatus, type RestartPolicy, type RunningPod } from './pod-runner.ts';
+import { jobBackoffDelay, jobFinished, jobPodName, jobSpecOf, jobSupportWarning, type JobState } from './job.ts';
 import { notStartedText } from './pod-status.ts';
 import { cleanupServiceRules, DEFAULT_CHAIN_PREFIX, syncServiceRules } from './service-proxy.ts';
 import { stateDir, type MeshState, type PodState } from './state.ts';
@@ -48,6 +50,8 @@ export interface LocalMeshOptions {
   externalHosts?: Record<string, ExternalHostSpec>;
   /** Base of the container restart back-off (default 10 s, as the kubelet). */
   restartBackoffMs?: number;
+  /** Base of the Job controller's back-off before a failed pod is replaced (default 10 s, doubled each time, capped at 6 min). */
+  jobBackoffMs?: number;
   /** How long starting a pod waits for its init containers (default 60 s); a pod still in them then keeps trying
    *  in the background while the mesh reports ready (`tsmesh up` names it with its state). */
   initWaitMs?: number;
@@ -76,7 +80,10 @@ export class LocalMesh {
   #cp?: ControlPlane;
   readonly log: Logger;
   readonly #opts: Required<Pick<LocalMeshOptions, 'podCIDR' | 'serviceCIDR' | 'bridge' | 'gateway' | 'stateDir'>> & LocalMeshOptions;
-  readonly #pods = new Map<string, { state: PodState; run?: RunningPod }>();
+  readonly #pods = new Map<string, PodEntry>();
+  /** Jobs by namespace/name: their status and what the runtime does for them (timers, which pods were counted). */
+  readonly #jobs = new Map<string, JobRun>();
+  #seq = 0;
   #images: Map<string, ImageCommand> = new Map();
   #dns?: MeshDns;
   readonly #externals: RunningPod[] = [];
@@ -181,9 +188,26 @@ export class LocalMesh {
     const push = this.cp.pushContext();
     await syncServiceRules(push.registry, { podCIDR: o.podCIDR, serviceCIDR: o.serviceCIDR, bridge: o.bridge, localEndpoints: [o.gateway], ...(o.chainPrefix ? { chainPrefix: o.chainPrefix } : {}) });
     const want = new Map<string, Workload>();
-    for (const w of push.registry.workloads) if (w.kind === 'Pod') want.set(`${w.namespace}/${w.name}`, w);
+    const wantJobs = new Set<string>();
+    for (const w of push.registry.workloads) {
+      if (w.kind !== 'Pod') continue;
+      if (w.owner?.kind === 'Job') {
+        // the Job controller's pods: one at a time (the first the registry names), replaced by the runtime when it fails
+        const jobKey = `${w.namespace}/${w.owner.name}`;
+        if (wantJobs.has(jobKey)) continue;
+        wantJobs.add(jobKey);
+        if (this.#jobs.has(jobKey)) continue;
+      }
+      want.set(`${w.namespace}/${w.name}`, w);
+    }
+    for (const [key, j] of this.#jobs) {
+      if (wantJobs.has(key)) continue;
+      clearTimeout(j.timer);
+      clearTimeout(j.deadline);
+      this.#jobs.delete(key);
+    }
     for (const [key, p] of this.#pods) {
-      if (want.has(key)) continue;
+      if (want.has(key) || (p.job && this.#jobs.has(p.job))) continue;
       await p.run?.stop();
       this.#pods.delete(key);
     }
@@ -193,8 +217,11 @@ export class LocalMesh {
       if (this.#pods.has(key)) continue;
       const netns = `${this.#prefix}${(Date.now() % 100000).toString(36)}${(index++).toString(36)}`;
       const state: PodState = { name: w.name, namespace: w.namespace, ip: w.ip, netns, phase: 'Pending', sidecar: false, containers: [], labels: w.labels, ...(w.owner ? { owner: `${w.owner.kind}/${w.owner.name}` } : {}) };
-      this.#pods.set(key, { state });
-      starts.push(this.#startPod(w, state));
+      const entry: PodEntry = { state };
+      if (w.owner?.kind === 'Job') entry.job = this.#newJob(w);
+      this.#pods.set(key, entry);
+      entry.started = this.#startPod(w, state);
+      starts.push(entry.started);
     }
     await Promise.all(starts);
   }
@@ -246,7 +273,8 @@ export class LocalMesh {
       state.restartPolicy = restartPolicy;
       const started: { run?: RunningPod } = {};
       const update = (st: PodStatus | undefined = started.run?.status()): void => {
-        if (!st) return;
+        // a pod killed because its Job failed keeps the status the runtime gave it
+        if (!st || this.#pods.get(`${w.namespace}/${w.name}`)?.killed) return;
         state.phase = st.phase;
         state.containers = st.containers;
         if (st.initContainers.length > 0) state.initContainers = st.initContainers;
@@ -254,6 +282,7 @@ export class LocalMesh {
           state.reason = 'StartError';
           state.message = st.error;
         }
+        this.#jobPodChanged(`${w.namespace}/${w.name}`);
         this.#writeState();
       };
       const run = await startPod(
@@ -278,7 +307,8 @@ export class LocalMesh {
       started.run = run;
       const entry = this.#pods.get(`${w.namespace}/${w.name}`);
       if (entry) entry.run = run;
-      update();
+      if (entry?.killed) await run.stop();
+      else update();
       const stuck = notStartedText(state);
       if (stuck) this.log.warn(stuck);
     } catch (err) {
@@ -286,7 +316,115 @@ export class LocalMesh {
       state.reason = 'StartError';
       state.message = (err as Error).message;
       this.log.error(`pod ${w.namespace}/${w.name} failed`, { error: state.message });
+      this.#jobPodChanged(`${w.namespace}/${w.name}`);
     }
+  }
+
+  /** Starts tracking the Job of its first pod `w`: its spec, status and activeDeadlineSeconds. Returns its key. */
+  #newJob(w: Workload): string {
+    const owner = w.owner?.name ?? w.name;
+    const key = `${w.namespace}/${owner}`;
+    const spec = jobSpecOf(w.source?.spec);
+    const warning = jobSupportWarning(w.namespace, owner, spec);
+    if (warning) this.log.warn(warning);
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(w.source?.metadata.labels ?? {})) labels[k] = String(v);
+    const state: JobState = { name: owner, namespace: w.namespace, labels, ...spec, startTime: new Date().toISOString(), active: 1, succeeded: 0, failed: 0, conditions: [], pods: [w.name], ...(warning ? { warning } : {}) };
+    const job: JobRun = { state, template: w, counted: new Set() };
+    if (spec.activeDeadlineSeconds !== undefined) {
+      job.deadline = setTimeout(() => this.#failJob(job, 'DeadlineExceeded', 'Job was active longer than specified deadline'), spec.activeDeadlineSeconds * 1000);
+    }
+    this.#jobs.set(key, job);
+    return key;
+  }
+
+  /** The Job controller's part when a Job's pod changed: count it once it succeeded or failed, replace a failed one
+   *  after the back-off or fail the Job past its backoffLimit (restarts of an OnFailure pod count too). */
+  #jobPodChanged(podKey: string): void {
+    const entry = this.#pods.get(podKey);
+    const job = entry?.job ? this.#jobs.get(entry.job) : undefined;
+    if (!entry || !job || entry.killed || jobFinished(job.state) || job.counted.has(podKey)) return;
+    const j = job.state;
+    const phase = entry.state.phase;
+    if (phase === 'Succeeded') {
+      job.counted.add(podKey);
+      j.active = Math.max(0, j.active - 1);
+      j.succeeded++;
+      this.#endJob(job, { type: 'Complete', status: 'True', lastTransitionTime: new Date().toISOString() });
+      return;
+    }
+    if (phase === 'Failed') {
+      job.counted.add(podKey);
+      j.active = Math.max(0, j.active - 1);
+      j.failed++;
+      if (j.failed > j.backoffLimit) {
+        this.#failJob(job, 'BackoffLimitExceeded', 'Job has reached the specified backoff limit');
+        return;
+      }
+      const delay = jobBackoffDelay(j.failed, this.#opts.jobBackoffMs);
+      this.log.info(`Job ${j.namespace}/${j.name}: pod ${entry.state.name} failed (${j.failed}/${j.backoffLimit + 1} allowed); a new pod in ${delay} ms`);
+      job.timer = setTimeout(() => {
+        if (this.#stopped) return;
+        this.#reconciling = this.#reconciling.then(() => this.#replaceJobPod(job, podKey)).catch((err: unknown) => this.log.error('job retry failed', { error: (err as Error).message }));
+      }, delay);
+      return;
+    }
+    // restartPolicy OnFailure: the pod's restarts count against backoffLimit
+    const restarts = entry.state.containers.filter((c) => c.name !== PROXY_CONTAINER_NAME).reduce((n, c) => n + (c.restartCount ?? 0), 0);
+    if (entry.state.restartPolicy === 'OnFailure' && j.failed + restarts > j.backoffLimit) this.#failJob(job, 'BackoffLimitExceeded', 'Job has reached the specified backoff limit');
+  }
+
+  /** A new pod for the Job in place of the failed one at `failedKey` (whose namespace and address it takes over; its status stays listed). */
+  async #replaceJobPod(job: JobRun, failedKey: string): Promise<void> {
+    if (this.#stopped || jobFinished(job.state) || this.#jobs.get(`${job.state.namespace}/${job.state.name}`) !== job) return;
+    const old = this.#pods.get(failedKey);
+    await old?.started;
+    await old?.run?.stop().catch(() => undefined);
+    const w = job.template;
+    const name = jobPodName(job.state.name, new Set([...this.#pods.values()].map((p) => p.state.name)));
+    const netns = `${this.#prefix}${(Date.now() % 100000).toString(36)}r${(this.#seq++).toString(36)}`;
+    const state: PodState = { name, namespace: w.namespace, ip: w.ip, netns, phase: 'Pending', sidecar: false, containers: [], labels: w.labels, owner: `Job/${job.state.name}` };
+    const entry: PodEntry = { state, job: `${job.state.namespace}/${job.state.name}` };
+    this.#pods.set(`${w.namespace}/${name}`, entry);
+    job.state.pods.push(name);
+    job.state.active++;
+    this.#writeState();
+    entry.started = this.#startPod({ ...w, name }, state);
+    await entry.started;
+  }
+
+  /** Ends the Job Failed with `reason`: its pods still running are killed (and listed Failed). */
+  #failJob(job: JobRun, reason: string, message: string): void {
+    if (jobFinished(job.state)) return;
+    for (const [key, entry] of this.#pods) {
+      if (entry.job !== `${job.state.namespace}/${job.state.name}` || job.counted.has(key)) continue;
+      if (entry.state.phase === 'Succeeded' || entry.state.phase === 'Failed') continue;
+      job.counted.add(key);
+      entry.killed = true;
+      entry.state.phase = 'Failed';
+      entry.state.reason = reason;
+      for (const c of entry.state.containers) {
+        if (c.state === 'terminated') continue;
+        Object.assign(c, { state: 'terminated', reason: 'Error', exitCode: 137, ready: false });
+        delete c.pid;
+      }
+      job.state.active = Math.max(0, job.state.active - 1);
+      job.state.failed++;
+      void (async () => {
+        await entry.started;
+        await entry.run?.stop().catch(() => undefined);
+      })();
+    }
+    this.log.warn(`Job ${job.state.namespace}/${job.state.name} failed: ${reason} (${message})`);
+    this.#endJob(job, { type: 'Failed', status: 'True', reason, message, lastTransitionTime: new Date().toISOString() });
+  }
+
+  #endJob(job: JobRun, condition: JobState['conditions'][number]): void {
+    clearTimeout(job.timer);
+    clearTimeout(job.deadline);
+    job.state.conditions.push(condition);
+    if (condition.type === 'Complete') job.state.completionTime = condition.lastTransitionTime;
+    this.#writeState();
   }
 
   #writeState(): void {
@@ -305,6 +443,7 @@ export class LocalMesh {
       controlplane: { xds: `${o.gateway}:${this.#cp?.xdsPort ?? 0}`, http: `http://127.0.0.1:${this.#cp?.httpPort ?? 0}` },
       logDir: this.logDir,
       pods: [...this.#pods.values()].map((p) => p.state),
+      jobs: [...this.#jobs.values()].map((j) => j.state),
       ...(this.#error ? { error: this.#error } : {}),
     };
     mkdirSync(o.stateDir, { recursive: true });
@@ -316,7 +455,12 @@ export class LocalMesh {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    for (const j of this.#jobs.values()) {
+      clearTimeout(j.timer);
+      clearTimeout(j.deadline);
+    }
     await this.#reconciling.catch(() => undefined);
+    await Promise.all([...this.#pods.values()].map((p) => p.started ?? Promise.resolve()));
     await this.#cp?.stop().catch(() => undefined);
     await Promise.all([...this.#pods.values()].map(async (p) => { await p.run?.stop().catch(() => undefined); }));
     await Promise.all(this.#externals.map((r) => r.stop().catch(() => undefined)));
@@ -327,6 +471,27 @@ export class LocalMesh {
   get #prefix(): string {
     return this.#opts.prefix ?? RUNTIME_PREFIX;
   }
+}
+
+interface PodEntry {
+  state: PodState;
+  run?: RunningPod;
+  /** The start under way or done (#startPod never throws). */
+  started?: Promise<void>;
+  /** namespace/name of the Job that owns the pod. */
+  job?: string;
+  /** Killed by the runtime because its Job failed (its status says so; nothing updates it any more). */
+  killed?: boolean;
+}
+
+interface JobRun {
+  state: JobState;
+  /** The workload of the Job's first pod: replacements are made from it (another name, the same address). */
+  template: Workload;
+  /** Pods already counted as succeeded or failed. */
+  counted: Set<string>;
+  timer?: NodeJS.Timeout;
+  deadline?: NodeJS.Timeout;
 }
 
 /** Removes every namespace, interface, rule and state file the runtime made; works after a kill -9. */

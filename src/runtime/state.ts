@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MeshError } from '../common/errors.ts';
+import type { JobState } from './job.ts';
 
 /** Where the state lives: $TSMESH_HOME, read at each call (tests and users run several meshes), else /var/run/tsmesh. */
 export function stateDir(): string {
@@ -65,6 +66,8 @@ export interface MeshState {
   controlplane: { xds: string; http: string };
   logDir: string;
   pods: PodState[];
+  /** The Jobs of the manifests with their status (absent in state files of older runtimes). */
+  jobs?: JobState[];
   error?: string;
 }
 

@@ -1,10 +1,11 @@
-// `tsmesh get pods|svc|vs|dr|se|sidecar|...`: kubectl-style listing of the running mesh's objects; pods from
-// the runtime (with status.podIP and phase), everything else from the control plane's API.
+// `tsmesh get pods|jobs|svc|vs|dr|se|sidecar|...`: kubectl-style listing of the running mesh's objects; pods and
+// Jobs from the runtime's state file (with their status), everything else from the control plane's API.
 
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { MeshError } from '../../common/errors.ts';
 import { kindByName } from '../../config/kinds.ts';
+import { humanDuration, jobCompletionsText, jobDurationText, jobObject, jobStatusText, type JobState } from '../../runtime/job.ts';
 import { containerStatus, podRestarts, podStatusText } from '../../runtime/pod-status.ts';
 import { readState, type PodState } from '../../runtime/state.ts';
 import { tabulate } from '../../xds/configdump/tabwriter.ts';
@@ -12,7 +13,7 @@ import { callControlPlane, controlPlaneUrl } from '../client.ts';
 import type { CommandIO } from '../main.ts';
 
 export const summary = 'List objects of the running mesh (pods, svc, vs, dr, se, sidecar, ...) like kubectl get';
-export const usage = 'Usage: tsmesh get pods|svc|vs|dr|se|sidecar|<kind> [NAME] [-n NS | -A] [-o wide|yaml|json] [--controlplane URL]';
+export const usage = 'Usage: tsmesh get pods|jobs|svc|vs|dr|se|sidecar|<kind> [NAME] [-n NS | -A] [-o wide|yaml|json] [--controlplane URL]';
 
 type Obj = { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; creationTimestamp?: string }; spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
@@ -24,7 +25,15 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   let items: Obj[];
   let kind: string;
   let podStatus = new Map<string, PodState>();
-  if (['pod', 'pods', 'po'].includes(what.toLowerCase())) {
+  let jobStatus = new Map<string, JobState>();
+  if (['job', 'jobs'].includes(what.toLowerCase())) {
+    kind = 'Job';
+    const s = readState();
+    if (!s) throw new MeshError('MESH_ERR_CONTROLPLANE_UNREACHABLE', 'no mesh is running (start one with `tsmesh up DIR`)');
+    const jobs = s.jobs ?? [];
+    items = jobs.map((j) => jobObject(j) as Obj);
+    jobStatus = new Map(jobs.map((j) => [`${j.namespace}/${j.name}`, j]));
+  } else if (['pod', 'pods', 'po'].includes(what.toLowerCase())) {
     kind = 'Pod';
     const s = readState();
     if (!s) throw new MeshError('MESH_ERR_CONTROLPLANE_UNREACHABLE', 'no mesh is running (start one with `tsmesh up DIR`)');
@@ -65,7 +74,15 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
   }
   const withNs = ns === undefined;
   const rows: string[][] = [];
-  if (kind === 'Pod') {
+  if (kind === 'Job') {
+    rows.push([...(withNs ? ['NAMESPACE'] : []), 'NAME', 'STATUS', 'COMPLETIONS', 'DURATION', 'AGE']);
+    const now = Date.now();
+    for (const i of items) {
+      const j = jobStatus.get(`${i.metadata.namespace ?? ''}/${i.metadata.name}`);
+      if (!j) continue;
+      rows.push([...(withNs ? [j.namespace] : []), j.name, jobStatusText(j), jobCompletionsText(j), jobDurationText(j, now), humanDuration(now - Date.parse(j.startTime))]);
+    }
+  } else if (kind === 'Pod') {
     rows.push([...(withNs ? ['NAMESPACE'] : []), 'NAME', 'READY', 'STATUS', 'RESTARTS', 'IP']);
     for (const i of items) {
       const p = podStatus.get(`${i.metadata.namespace ?? ''}/${i.metadata.name}`);

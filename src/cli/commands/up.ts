@@ -120,6 +120,8 @@ export async function run(args: string[], io: CommandIO): Promise<number> {
       if (pp) io.out(`Bookinfo: open http://${pp.ip}:9080/productpage on this machine (or \`tsmesh exec ${pp.name} -n ${pp.namespace} -- curl -s localhost:9080/productpage\`).`);
       // a pod that could not start, or is stuck in (or failed in) its init containers, is named with its state
       const problems = s.pods.map(notStartedText).filter((t) => t !== undefined);
+      // a Job run otherwise than its spec asks (more than one completion or pod at a time) is said, not silently narrowed
+      for (const j of s.jobs ?? []) if (j.warning) io.err(`warning: ${j.warning}`);
       for (const t of problems) io.err(t);
       return problems.length > 0 ? 1 : 0;
     }
