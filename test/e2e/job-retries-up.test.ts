@@ -12,27 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import { LocalMesh, readState, type PodState } from '../../src/runtime/local-mesh.ts';
 import { runTool } from '../../src/runtime/netns.ts';
 import { freeSubnet, netnsSkipReason, runPrefix } from '../helpers/netns.ts';
-import { runCli } from '../helpers/cli.ts';
-import { poll } from '../helpers/mesh.ts';
+import { getTable, runCli } from '../helpers/cli.ts';
+import { jobYaml, poll } from '../helpers/mesh.ts';
 import type { Logger } from '../../src/common/log.ts';
 
 const skip = netnsSkipReason();
+const NO_SIDECAR = 'sidecar.istio.io/inject: "false"';
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-const job = (name: string, backoffLimit: number, command: string, labels = '', policy = 'Never', extra = ''): string => `apiVersion: batch/v1
-kind: Job
-metadata: {name: ${name}}
-spec:
-  backoffLimit: ${backoffLimit}${extra}
-  template:
-    metadata: {labels: {app: ${name}${labels}}}
-    spec:
-      restartPolicy: ${policy}
-      containers:
-      - name: ${name}
-        image: docker.io/curlimages/curl:8.16.0
-        command: ["/bin/sh", "-c", ${JSON.stringify(command)}]
-`;
 
 describe('Job retries with backoffLimit (tsmesh up)', { skip }, () => {
   let mesh: LocalMesh;
@@ -40,16 +26,6 @@ describe('Job retries with backoffLimit (tsmesh up)', { skip }, () => {
   let home = '';
   const prefix = runPrefix('r');
   const pods = (job: string): PodState[] => readState(home)?.pods.filter((p) => p.owner === `Job/${job}`) ?? [];
-  const table = async (args: string[]): Promise<Map<string, Record<string, string>>> => {
-    const r = await runCli(['get', ...args]);
-    assert.equal(r.code, 0, r.stderr);
-    const [head = '', ...rows] = r.stdout.trim().split('\n');
-    const cols = head.trim().split(/\s+/);
-    return new Map(rows.map((l) => {
-      const v = l.trim().split(/\s+/);
-      return [v[0] ?? '', Object.fromEntries(cols.map((c, i) => [c, v[i] ?? '']))];
-    }));
-  };
   type JobJson = { kind: string; status: { active?: number; succeeded?: number; failed?: number; conditions?: Array<{ type: string; status: string; reason?: string }> } };
   const jobJson = async (name: string): Promise<JobJson> => {
     const r = await runCli(['get', 'job', name, '-o', 'json']);
@@ -66,11 +42,11 @@ describe('Job retries with backoffLimit (tsmesh up)', { skip }, () => {
     await writeFile(join(dir, 'apps.yaml'), [
       'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: enabled}}\n',
       // the third attempt succeeds; each pod has its sidecar, which exits with it
-      job('third-time', 6, `echo x >> ${dir}/attempts; n=$(wc -l < ${dir}/attempts); echo attempt $n; [ $n -ge 3 ]`),
-      job('always-fails', 1, 'echo failing; exit 2', ', sidecar.istio.io/inject: "false"'),
-      job('on-failure', 1, 'echo failing; exit 3', ', sidecar.istio.io/inject: "false"', 'OnFailure'),
-      job('too-long', 6, 'exec sleep 60', ', sidecar.istio.io/inject: "false"', 'Never', '\n  activeDeadlineSeconds: 1'),
-      job('wide', 6, 'exit 0', ', sidecar.istio.io/inject: "false"', 'Never', '\n  completions: 3\n  parallelism: 2'),
+      jobYaml('third-time', `echo x >> ${dir}/attempts; n=$(wc -l < ${dir}/attempts); echo attempt $n; [ $n -ge 3 ]`, { backoffLimit: 6 }),
+      jobYaml('always-fails', 'echo failing; exit 2', { backoffLimit: 1, labels: NO_SIDECAR }),
+      jobYaml('on-failure', 'echo failing; exit 3', { backoffLimit: 1, labels: NO_SIDECAR, restartPolicy: 'OnFailure' }),
+      jobYaml('too-long', 'exec sleep 60', { backoffLimit: 6, labels: NO_SIDECAR, spec: ['  activeDeadlineSeconds: 1'] }),
+      jobYaml('wide', 'exit 0', { backoffLimit: 6, labels: NO_SIDECAR, spec: ['  completions: 3', '  parallelism: 2'] }),
     ].join('---\n'));
     const { base, cidr } = freeSubnet();
     mesh = new LocalMesh({ paths: [dir], podCIDR: cidr, gateway: `${base}.1`, serviceCIDR: '10.247.0.0/16', bridge: `${prefix}br`, prefix, chainPrefix: 'TSMR', stateDir: home, xdsPort: 0, httpPort: 0, restartBackoffMs: 200, jobBackoffMs: 200, log: quiet });
@@ -91,12 +67,12 @@ describe('Job retries with backoffLimit (tsmesh up)', { skip }, () => {
     assert.equal(new Set(ps.map((p) => p.name)).size, 3, 'each pod has its own name');
     for (const p of ps) assert.match(p.name, /^third-time-[a-z0-9]{5}$/);
     assert.equal((await readFile(join(dir, 'attempts'), 'utf8')).split('\n').filter(Boolean).length, 3);
-    const rows = await table(['pods']);
+    const rows = await getTable(['pods']);
     assert.deepEqual(ps.map((p) => rows.get(p.name)?.STATUS), ['Error', 'Error', 'Completed']);
     const last = ps[2] ?? assert.fail();
     assert.equal(last.sidecar, true);
     assert.equal((await runTool(['ip', 'netns', 'pids', last.netns])).stdout.trim(), '', 'no process is left in the pod');
-    const jobs = await table(['jobs']);
+    const jobs = await getTable(['jobs']);
     assert.deepEqual([jobs.get('third-time')?.STATUS, jobs.get('third-time')?.COMPLETIONS], ['Complete', '1/1']);
     const j = await jobJson('third-time');
     assert.equal(j.kind, 'Job');
@@ -110,9 +86,9 @@ describe('Job retries with backoffLimit (tsmesh up)', { skip }, () => {
     await new Promise((r) => setTimeout(r, 600));
     const ps = pods('always-fails');
     assert.deepEqual(ps.map((p) => p.phase), ['Failed', 'Failed'], JSON.stringify(ps.map((p) => [p.name, p.phase])));
-    const rows = await table(['pods']);
+    const rows = await getTable(['pods']);
     assert.deepEqual(ps.map((p) => rows.get(p.name)?.STATUS), ['Error', 'Error']);
-    const jobs = await table(['job']);
+    const jobs = await getTable(['job']);
     assert.deepEqual([jobs.get('always-fails')?.STATUS, jobs.get('always-fails')?.COMPLETIONS], ['Failed', '0/1']);
     const j = await jobJson('always-fails');
     assert.deepEqual([j.status.failed, j.status.succeeded, j.status.active], [2, undefined, undefined]);
@@ -139,7 +115,7 @@ describe('Job retries with backoffLimit (tsmesh up)', { skip }, () => {
     assert.deepEqual(ps.map((p) => [p.phase, p.reason]), [['Failed', 'DeadlineExceeded']]);
     const j = await jobJson('too-long');
     assert.deepEqual(j.status.conditions?.map((c) => [c.type, c.reason]), [['Failed', 'DeadlineExceeded']]);
-    assert.equal((await table(['jobs'])).get('too-long')?.STATUS, 'Failed');
+    assert.equal((await getTable(['jobs'])).get('too-long')?.STATUS, 'Failed');
     const p = ps[0] ?? assert.fail();
     // the runtime stopped the pod: its processes are killed and its namespace removed
     await poll('the pod to be stopped', async () => (!(await runTool(['ip', 'netns', 'list'])).stdout.split('\n').some((l) => l.split(' ')[0] === p.netns) ? true : undefined), 5_000);
@@ -150,6 +126,6 @@ describe('Job retries with backoffLimit (tsmesh up)', { skip }, () => {
     const j = readState(home)?.jobs?.find((x) => x.name === 'wide') ?? assert.fail();
     assert.match(j.warning ?? '', /asks for completions 3 and parallelism 2: the local runtime runs one completion with parallelism 1/);
     assert.deepEqual(pods('wide').map((p) => p.phase), ['Succeeded']);
-    assert.deepEqual([(await table(['jobs'])).get('wide')?.STATUS, (await table(['jobs'])).get('wide')?.COMPLETIONS], ['Complete', '1/1']);
+    assert.deepEqual([(await getTable(['jobs'])).get('wide')?.STATUS, (await getTable(['jobs'])).get('wide')?.COMPLETIONS], ['Complete', '1/1']);
   });
 });

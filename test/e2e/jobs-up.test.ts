@@ -13,27 +13,12 @@ import { LocalMesh, readState, type PodState } from '../../src/runtime/local-mes
 import { runTool } from '../../src/runtime/netns.ts';
 import { freeSubnet, netnsSkipReason, runPrefix } from '../helpers/netns.ts';
 import { istioPath } from '../helpers/shared.ts';
-import { runCli } from '../helpers/cli.ts';
-import { poll } from '../helpers/mesh.ts';
+import { getTable, runCli } from '../helpers/cli.ts';
+import { jobYaml, poll } from '../helpers/mesh.ts';
 import type { Logger } from '../../src/common/log.ts';
 
 const skip = netnsSkipReason();
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-const job = (name: string, command: string, annotations = ''): string => `apiVersion: batch/v1
-kind: Job
-metadata: {name: ${name}}
-spec:
-  backoffLimit: 0
-  template:
-    metadata: {labels: {app: ${name}}${annotations ? `, annotations: {${annotations}}` : ''}}
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: ${name}
-        image: docker.io/curlimages/curl:8.16.0
-        command: ["/bin/sh", "-c", ${JSON.stringify(command)}]
-`;
 
 describe('Jobs finish, Deployments restart, postStart hooks run in order (tsmesh up)', { skip }, () => {
   let mesh: LocalMesh;
@@ -42,16 +27,7 @@ describe('Jobs finish, Deployments restart, postStart hooks run in order (tsmesh
   const prefix = runPrefix('j');
   const pod = (app: string): PodState => readState(home)?.pods.find((p) => p.labels.app === app) ?? assert.fail(`no pod ${app}`);
   /** `tsmesh get pods` as a user reads it: NAME -> its columns. */
-  const table = async (): Promise<Map<string, Record<string, string>>> => {
-    const r = await runCli(['get', 'pods']);
-    assert.equal(r.code, 0, r.stderr);
-    const [head = '', ...rows] = r.stdout.trim().split('\n');
-    const cols = head.trim().split(/\s+/);
-    return new Map(rows.map((l) => {
-      const v = l.trim().split(/\s+/);
-      return [v[0] ?? '', Object.fromEntries(cols.map((c, i) => [c, v[i] ?? '']))];
-    }));
-  };
+  const table = (): ReturnType<typeof getTable> => getTable(['pods']);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tsmesh-jobs-'));
@@ -60,8 +36,8 @@ describe('Jobs finish, Deployments restart, postStart hooks run in order (tsmesh
     await copyFile(istioPath('samples', 'httpbin', 'httpbin.yaml'), join(dir, 'httpbin.yaml'));
     await writeFile(join(dir, 'apps.yaml'), [
       'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: enabled}}\n',
-      job('fetch-ok', 'for i in $(seq 100); do curl -sS -f -m 10 http://httpbin:8000/get && exit 0; sleep 0.1; done; exit 1', 'proxy.istio.io/config: \'{"holdApplicationUntilProxyStarts": true}\''),
-      job('fetch-fail', 'echo giving up; exit 1'),
+      jobYaml('fetch-ok', 'for i in $(seq 100); do curl -sS -f -m 10 http://httpbin:8000/get && exit 0; sleep 0.1; done; exit 1', { annotations: 'proxy.istio.io/config: \'{"holdApplicationUntilProxyStarts": true}\'' }),
+      jobYaml('fetch-fail', 'echo giving up; exit 1'),
       `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: crasher}

@@ -49,6 +49,37 @@ spec:
     metadata: {labels: {app: echo}}
     spec: {containers: [{name: echo, image: tsmesh/echo, ports: [{containerPort: 8080}]}]}`;
 
+export interface JobYamlOptions {
+  backoffLimit?: number;
+  restartPolicy?: 'Never' | 'OnFailure';
+  /** Labels after `app: <name>`, as YAML flow entries: `sidecar.istio.io/inject: "false"`. */
+  labels?: string;
+  /** Pod annotations, as YAML flow entries. */
+  annotations?: string;
+  /** More lines of the Job's spec, indented two spaces: `  activeDeadlineSeconds: 1`. */
+  spec?: string[];
+}
+
+/** A batch/v1 Job (in the manifest's default namespace) whose one container runs `command` with /bin/sh (image curlimages/curl). */
+export function jobYaml(name: string, command: string, o: JobYamlOptions = {}): string {
+  const labels = o.labels ? `, ${o.labels}` : '';
+  const annotations = o.annotations ? `, annotations: {${o.annotations}}` : '';
+  return `apiVersion: batch/v1
+kind: Job
+metadata: {name: ${name}}
+spec:
+  backoffLimit: ${o.backoffLimit ?? 0}
+${(o.spec ?? []).map((l) => `${l}\n`).join('')}  template:
+    metadata: {labels: {app: ${name}${labels}}${annotations}}
+    spec:
+      restartPolicy: ${o.restartPolicy ?? 'Never'}
+      containers:
+      - name: ${name}
+        image: docker.io/curlimages/curl:8.16.0
+        command: ["/bin/sh", "-c", ${JSON.stringify(command)}]
+`;
+}
+
 export interface MeshOptions {
   yaml: string;
   /** image -> how to run it (argv; PORT etc. env). A container whose image is not here runs `sleep infinity`. */
